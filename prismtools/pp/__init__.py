@@ -1,0 +1,1 @@
+"""prismtools.pp"""
