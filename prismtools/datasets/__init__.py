@@ -1,1 +1,5 @@
-"""prismtools.datasets"""
+"""Bundled and synthetic datasets."""
+
+from ._toy import toy
+
+__all__ = ["toy"]
