@@ -1,0 +1,146 @@
+"""Signal tracks from bigWig files, via pyBigWig, per base or binned."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from anndata import AnnData
+
+from .._core import KINDS, ROLES, get_window
+from ._build import append_track, bin_rows, run_rows
+from ._chroms import chrom_map
+from ._window import minus_strand, window_starts
+
+logger = logging.getLogger(__name__)
+STATS = ("mean", "max", "min", "sum")
+
+
+@dataclass
+class _BigWigBlock:
+    path: str
+    chroms: np.ndarray
+    starts: np.ndarray
+    flip: np.ndarray
+    width: int
+    bin_size: int
+    stat: str
+    nan: float | None
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        import pyBigWig
+
+        vals = np.full((hi - lo, self.width), np.nan, dtype=np.float32)
+        bw = pyBigWig.open(self.path)
+        try:
+            sizes = bw.chroms()
+            for i in range(lo, hi):
+                c = self.chroms[i]
+                if c is None:
+                    continue
+                s = int(self.starts[i])
+                cs, ce = max(0, s), min(sizes[c], s + self.width)
+                if ce > cs:
+                    vals[i - lo, cs - s : ce - s] = bw.values(c, cs, ce, numpy=True)
+        finally:
+            bw.close()
+        out = bin_rows(vals, self.bin_size, self.stat).astype(np.float32, copy=False)
+        flip = self.flip[lo:hi]
+        if flip.any():
+            out[flip] = out[flip, ::-1]
+        if self.nan is not None:
+            np.nan_to_num(out, copy=False, nan=self.nan)
+        return out
+
+
+def open_bigwig(path: str | os.PathLike):
+    import pyBigWig
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"bigWig file not found: {str(p)!r}.")
+    try:
+        bw = pyBigWig.open(str(p))
+    except RuntimeError as err:
+        raise ValueError(f"{str(p)!r} could not be opened as a bigWig ({err}).") from err
+    if bw is None or not bw.isBigWig():
+        raise ValueError(f"{str(p)!r} is not a bigWig file (bigBed and bedGraph are not supported; convert with bedGraphToBigWig).")
+    return bw
+
+
+def _check_role(role: str, kind: str = "bigwig") -> None:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES} (foreground: marks active elements, e.g. H3K27ac; "
+                         f"background: broad chromatin state, e.g. DNase, Hi-C); got {role!r}.")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}.")
+
+
+def add_track(
+    adata: AnnData,
+    bigwig: str | os.PathLike,
+    *,
+    name: str,
+    sample: str,
+    role: str,
+    stat: str = "mean",
+    nan: float | None = 0.0,
+    store: str | os.PathLike | None = None,
+) -> None:
+    """Extract a bigWig signal over every gene's window (per base, or per bin when the window's ``bin_size > 1``).
+
+    Parameters
+    ----------
+    adata
+        Gene-centric AnnData with a window (:func:`prismtools.pp.set_window`).
+    bigwig
+        bigWig file. Chromosome names are matched with or without the ``chr`` prefix.
+    name
+        Track name (e.g. ``"H3K27ac"``); unique per sample.
+    sample
+        Biosample the track belongs to (normally a ``var`` name).
+    role
+        ``"foreground"`` (marks active regulatory elements, e.g. H3K27ac) or ``"background"`` (broad chromatin
+        state, e.g. DNase/ATAC).
+    stat
+        Reduction of bases within a bin: ``mean``, ``max``, ``min`` or ``sum`` (NaN bases ignored).
+    nan
+        Value for positions without data (uncovered bases, past chromosome ends, chromosomes absent from the
+        file; the last are counted and logged). ``None`` keeps NaN.
+    store
+        Zarr store to stream into chunk by chunk (created from ``adata`` if absent); ``obsm["tracks"]`` then
+        becomes lazy. Needed when the tracks do not fit in memory.
+
+    Returns
+    -------
+    Nothing. Appends a track to ``obsm["tracks"]`` (float32, n_genes x n_tracks x n_bins) and a row
+    ``(name, sample, role, kind="bigwig", source=<path>, transform="")`` to ``uns["prism"]["tracks"]``.
+    """
+    _check_role(role)
+    if stat not in STATS:
+        raise ValueError(f"stat must be one of {STATS}; got {stat!r}.")
+    win = get_window(adata)
+    bw = open_bigwig(bigwig)
+    sizes = bw.chroms()
+    bw.close()
+    if str(sample) not in adata.var_names:
+        logger.warning("sample %r is not in adata.var (samples: %s); the track is added anyway.", sample, list(adata.var_names))
+    cmap = chrom_map(adata.obs["chrom"].astype(str), sizes, source=str(bigwig))
+    chroms = np.array([cmap[c] for c in adata.obs["chrom"].astype(str)], dtype=object)
+    missing = int(sum(c is None for c in chroms))
+    if missing == adata.n_obs:
+        raise ValueError(
+            f"None of the genes' chromosomes ({sorted(set(adata.obs['chrom'].astype(str)))[:5]}) are in {str(bigwig)!r} "
+            f"(it has {list(sizes)[:5]}). Is this the right assembly?"
+        )
+    if missing:
+        logger.warning("%s: %d of %d genes are on chromosomes absent from the file; filled with %s.",
+                       bigwig, missing, adata.n_obs, nan)
+    flip = minus_strand(adata) & (win["orientation"] == "transcript")
+    fn = _BigWigBlock(str(bigwig), chroms, window_starts(adata, win), flip, win["width"], win["bin_size"], stat, nan)
+    block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"track-{name}")
+    row = {"name": str(name), "sample": str(sample), "role": role, "kind": "bigwig", "source": str(bigwig), "transform": ""}
+    append_track(adata, block, row, store=store, desc=f"add_track({name})")

@@ -1,0 +1,172 @@
+"""The chunked build engine: per-gene-chunk extraction with dask, into memory or into a zarr store.
+
+Each builder supplies a *block function* ``fn(lo, hi) -> ndarray`` that extracts rows ``lo:hi`` of its output
+(it opens its file itself, so blocks run in threads, processes or on a dask.distributed cluster). The engine
+turns the blocks into a dask array chunked by genes and either computes it into memory or streams it into a
+store, so peak memory is a few chunks, not the whole array. An active ``dask.distributed`` client is used
+when present; otherwise the local threaded scheduler with ``pt.settings.n_jobs`` workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import dask
+import dask.array as da
+import numpy as np
+from anndata import AnnData
+from dask.callbacks import Callback
+from tqdm.auto import tqdm
+
+from .._core import TRACKS_KEY, get_window, set_track_table, track_table
+from .._settings import settings
+
+logger = logging.getLogger(__name__)
+
+#: refuse in-memory builds larger than this fraction of physical memory (suggest store=)
+_MEMORY_FRACTION = 0.5
+
+
+class _TqdmCallback(Callback):
+    def __init__(self, total: int, desc: str):
+        super().__init__()
+        self._bar = tqdm(total=total, desc=desc, unit="chunk", disable=not settings.progress, leave=False)
+
+    def _posttask(self, key, result, dsk, state, id):  # noqa: A002
+        if isinstance(key, tuple) and str(key[0]).startswith("block-"):
+            self._bar.update(1)
+
+    def _finish(self, dsk, state, errored):
+        self._bar.close()
+
+
+def _distributed_client():
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None
+
+
+def compute_kwargs() -> dict:
+    """Scheduler options: the active distributed client if any, else local threads with ``n_jobs`` workers."""
+    if _distributed_client() is not None:
+        return {}
+    return {"scheduler": "threads", "num_workers": max(1, int(settings.n_jobs))}
+
+
+def blocks_to_dask(fn: Callable[[int, int], np.ndarray], n_genes: int, row_shape: tuple, dtype, chunk_genes: int, name: str) -> da.Array:
+    """A dask array of shape ``(n_genes, *row_shape)`` whose gene chunks are computed by ``fn(lo, hi)``."""
+    parts = []
+    for lo in range(0, n_genes, chunk_genes):
+        hi = min(n_genes, lo + chunk_genes)
+        d = dask.delayed(fn, pure=True)(lo, hi, dask_key_name=f"block-{name}-{lo}")
+        parts.append(da.from_delayed(d, shape=(hi - lo, *row_shape), dtype=dtype))
+    return da.concatenate(parts, axis=0)
+
+
+def _check_memory(nbytes: int, what: str) -> None:
+    try:
+        import os
+
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if nbytes > _MEMORY_FRACTION * total:
+        raise MemoryError(
+            f"{what} would need {nbytes / 2**30:.1f} GiB in memory ({_MEMORY_FRACTION:.0%} of this machine's "
+            f"{total / 2**30:.1f} GiB is the limit). Pass store='dataset.zarr' to stream it to disk chunk by chunk."
+        )
+
+
+def run_rows(fn, adata: AnnData, row_shape: tuple, dtype, *, desc: str) -> da.Array:
+    chunk = max(1, int(settings.chunk_genes))
+    return blocks_to_dask(fn, adata.n_obs, row_shape, dtype, chunk, desc)
+
+
+def store_sequence(adata: AnnData, block: da.Array, *, store, desc: str) -> None:
+    """Materialise the sequence array into ``adata.obsm["sequence"]`` (memory) or into ``store``."""
+    from ..io._buildstore import BuildStore
+
+    n_chunks = block.numblocks[0]
+    if store is None:
+        _check_memory(block.nbytes, desc)
+        with _TqdmCallback(n_chunks, desc):
+            adata.obsm["sequence"] = block.compute(**compute_kwargs())
+        return
+    bs = BuildStore(store, adata)
+    with bs.transaction(desc, adata):
+        with _TqdmCallback(n_chunks, desc):
+            bs.replace_array("sequence", block, chunk_genes=settings.chunk_genes, compute_kwargs=compute_kwargs())
+        adata.obsm["sequence"] = bs.lazy("sequence")
+
+
+def append_track(adata: AnnData, block: da.Array, row: dict, *, store, desc: str) -> None:
+    """Append one track (``block``: n_genes x n_bins) and its track-table ``row``, in memory or into ``store``."""
+    from ..io._buildstore import BuildStore
+
+    tab = track_table(adata)
+    if ((tab["name"] == row["name"]) & (tab["sample"] == row["sample"])).any():
+        raise ValueError(
+            f"A track named {row['name']!r} for sample {row['sample']!r} already exists; choose another name= "
+            "(or remove it with pt.pp.remove_tracks)."
+        )
+    import pandas as pd
+
+    new_tab = pd.concat([tab, pd.DataFrame([row])], ignore_index=True)
+    n_chunks = block.numblocks[0]
+    if store is None:
+        cur = adata.obsm.get(TRACKS_KEY)
+        if isinstance(cur, da.Array):
+            raise ValueError(
+                "adata.obsm['tracks'] is lazy (opened from a store); pass store= (the same path) to append to it."
+            )
+        _check_memory(block.nbytes * (len(tab) + 1), desc)
+        with _TqdmCallback(n_chunks, desc):
+            vals = block.compute(**compute_kwargs())
+        vals = vals[:, None, :]
+        adata.obsm[TRACKS_KEY] = vals if cur is None else np.concatenate([np.asarray(cur), vals], axis=1)
+        set_track_table(adata, new_tab)
+        return
+    bs = BuildStore(store, adata)
+    stored = bs.array(TRACKS_KEY)
+    n_stored = 0 if stored is None else stored.shape[1]
+    if n_stored != len(tab):
+        raise ValueError(
+            f"The store {str(store)!r} holds {n_stored} tracks but this AnnData lists {len(tab)}; they are out of "
+            "sync. Reopen the store with pt.io.read() and continue from that AnnData."
+        )
+    with bs.transaction(desc, adata):
+        with _TqdmCallback(n_chunks, desc):
+            bs.append_track(block, chunk_genes=settings.chunk_genes, compute_kwargs=compute_kwargs())
+        set_track_table(adata, new_tab)
+        adata.obsm[TRACKS_KEY] = bs.lazy(TRACKS_KEY)
+
+
+def bin_rows(values: np.ndarray, bin_size: int, stat: str) -> np.ndarray:
+    """Reduce per-base rows (n, width) to bins (n, width // bin_size) ignoring NaN."""
+    if bin_size == 1:
+        return values
+    n, w = values.shape
+    v = values.reshape(n, w // bin_size, bin_size)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN bins stay NaN
+        if stat == "mean":
+            return np.nanmean(v, axis=2)
+        if stat == "max":
+            return np.nanmax(v, axis=2)
+        if stat == "min":
+            return np.nanmin(v, axis=2)
+        if stat == "sum":
+            out = np.nansum(v, axis=2)
+            out[np.isnan(v).all(axis=2)] = np.nan
+            return out
+    raise ValueError(f"stat must be one of mean, max, min, sum; got {stat!r}.")
+
+
+def track_row_shape(adata: AnnData) -> tuple[int]:
+    return (get_window(adata)["n_bins"],)

@@ -1,0 +1,69 @@
+"""Per-gene covariates (``obsm["covariates"]``), concatenated before the model's head."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._core import COVARIATES_KEY, covariate_names, prism_uns
+from ._tables import align_to_genes, read_table
+
+logger = logging.getLogger(__name__)
+
+
+def add_covariates(
+    adata: AnnData,
+    table: pd.DataFrame | str | os.PathLike,
+    *,
+    keys: Sequence[str],
+    gene_key: str | None = None,
+) -> None:
+    """Add per-gene covariates (e.g. the mRNA features of the Prism method note).
+
+    Parameters
+    ----------
+    adata
+        Gene-centric AnnData.
+    table
+        DataFrame or CSV/TSV path keyed by gene id or symbol (see :func:`prismtools.pp.add_expression`).
+        Pass ``adata.obs`` to turn obs columns into covariates.
+    keys
+        Numeric columns to add, in order. A name already present is replaced in place.
+    gene_key
+        Column with gene keys (default: the index).
+
+    Returns
+    -------
+    Nothing. Writes ``obsm["covariates"]`` (float32, n_genes x n_covariates; NaN where a gene is missing,
+    counted and logged) and ``uns["prism"]["covariates"]`` (names).
+    """
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    if not keys:
+        raise ValueError("keys must name at least one column.")
+    df, label = read_table(table, what="covariates")
+    missing = [k for k in keys if k not in df.columns]
+    if missing:
+        raise KeyError(f"{label}: covariate columns {missing} not found; columns are {list(df.columns)[:20]}.")
+    if df is adata.obs:
+        aligned = df
+    else:
+        aligned, _ = align_to_genes(adata, df, gene_key=gene_key, label=label, what="covariates")
+    new = np.column_stack([pd.to_numeric(aligned[k], errors="coerce").to_numpy(dtype=np.float32) for k in keys])
+    n_nan = int(np.isnan(new).any(axis=1).sum())
+    if n_nan:
+        logger.warning("%s: %d genes lack a value for some of %s (stored as NaN).", label, n_nan, keys)
+    names = covariate_names(adata)
+    cur = np.asarray(adata.obsm[COVARIATES_KEY], dtype=np.float32) if COVARIATES_KEY in adata.obsm else np.zeros((adata.n_obs, 0), np.float32)
+    for j, k in enumerate(keys):
+        if k in names:
+            cur[:, names.index(k)] = new[:, j]
+        else:
+            cur = np.concatenate([cur, new[:, j : j + 1]], axis=1)
+            names.append(k)
+    adata.obsm[COVARIATES_KEY] = cur
+    prism_uns(adata)["covariates"] = names

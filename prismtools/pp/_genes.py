@@ -1,0 +1,160 @@
+"""Reading gene annotations (GTF, GFF3, BED6, DataFrame) into a gene-centric AnnData."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyranges as pr
+from anndata import AnnData
+
+logger = logging.getLogger(__name__)
+
+_ID_COLS = ("gene_id", "ID", "Ensembl_ID", "ENSID", "name", "Name", "symbol")
+_NAME_COLS = ("gene_name", "Name", "symbol", "name", "gene")
+_TYPE_COLS = ("gene_type", "gene_biotype", "biotype")
+
+
+def _read_source(source) -> tuple[pd.DataFrame, str]:
+    if isinstance(source, pr.PyRanges):
+        return source.df, "<PyRanges>"
+    if isinstance(source, pd.DataFrame):
+        return source.copy(), "<DataFrame>"
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"Gene annotation not found: {str(path)!r}.")
+    name = path.name.lower().removesuffix(".gz")
+    try:
+        if name.endswith((".gtf",)):
+            df = pr.read_gtf(str(path)).df
+            df = df[df["Feature"].astype(str) == "gene"]
+        elif name.endswith((".gff", ".gff3")):
+            df = pr.read_gff3(str(path)).df
+            df = df[df["Feature"].astype(str) == "gene"]
+            if "ID" in df:
+                df["ID"] = df["ID"].astype(str).str.removeprefix("gene:")
+        elif name.endswith((".bed", ".bed6", ".txt", ".tsv")):
+            df = _read_bed(path)
+        else:
+            raise ValueError(f"{str(path)!r}: unknown annotation format; use .gtf, .gff3 or .bed (optionally .gz).")
+    except (ValueError, KeyError, IndexError) as err:
+        if "unknown annotation" in str(err):
+            raise
+        raise ValueError(f"Could not parse gene annotation {str(path)!r}: {err}") from err
+    if df.empty:
+        raise ValueError(f"{str(path)!r} holds no gene records (for GTF/GFF3: no rows with feature 'gene').")
+    return df, str(path)
+
+
+def _read_bed(path: Path) -> pd.DataFrame:
+    with open(path, "rt") if not path.name.endswith(".gz") else __import__("gzip").open(path, "rt") as fh:
+        first = fh.readline()
+    has_header = first.startswith(("#", "track", "browser")) or not first.split("\t")[1].strip().isdigit()
+    if has_header and first.startswith("#"):
+        df = pd.read_csv(path, sep="\t")
+        df.columns = [str(c).lstrip("#") for c in df.columns]
+        df = df.rename(columns={"chr": "Chromosome", "chrom": "Chromosome", "start": "Start", "end": "End", "strand": "Strand"})
+        return pr.PyRanges(df).df
+    gr = pr.read_bed(str(path))
+    return gr.df
+
+
+def _pick(df: pd.DataFrame, cols: Sequence[str]) -> str | None:
+    return next((c for c in cols if c in df.columns), None)
+
+
+def read_genes(
+    source: str | os.PathLike | pd.DataFrame | pr.PyRanges,
+    *,
+    gene_types: Sequence[str] | None = None,
+    chromosomes: Sequence[str] | None = None,
+) -> AnnData:
+    """Read gene annotations into a gene-centric AnnData (genes as ``obs``, no samples yet).
+
+    Parameters
+    ----------
+    source
+        A GTF or GFF3 file (rows with feature ``gene``), a BED6 file (``name`` is the gene id; extra columns
+        such as ``Ensembl_ID`` / ``gene_type`` with a ``#`` header are kept), a :class:`pandas.DataFrame` with
+        BED-like columns (``chrom``/``Chromosome``, ``start``/``Start``, ``end``/``End``, ``strand``/``Strand``,
+        an id column, optionally ``tss``), or a :class:`pyranges.PyRanges`. Read through pyranges.
+    gene_types
+        Keep only these gene types (e.g. ``["protein_coding"]``), from ``gene_type`` / ``gene_biotype``.
+    chromosomes
+        Keep only genes on these chromosomes.
+
+    Returns
+    -------
+    AnnData with ``n_vars = 0`` and ``obs`` columns ``chrom``, ``start``, ``end`` (0-based, half-open),
+    ``strand``, ``tss`` and ``gene_name`` (plus ``gene_type`` when known). ``tss`` is the 0-based coordinate of
+    the first transcribed base: ``start`` on ``+``, ``end - 1`` on ``-``; a ``tss`` column in a DataFrame source is
+    used as given. Duplicated gene ids keep the first record (counted and logged); genes without a strand are
+    dropped (counted and logged).
+    """
+    df, label = _read_source(source)
+    rename = {"chrom": "Chromosome", "chr": "Chromosome", "start": "Start", "end": "End", "strand": "Strand",
+              "gene_start": "Start", "gene_end": "End"}
+    df = df.rename(columns={k: v for k, v in rename.items() if k in df.columns and v not in df.columns})
+    missing = [c for c in ("Chromosome", "Start", "End") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{label}: missing coordinate columns {missing}; have {list(df.columns)[:15]}.")
+    id_col = _pick(df, _ID_COLS)
+    if id_col is None:
+        if df.index.dtype == object:
+            df = df.reset_index(names="gene_id")
+            id_col = "gene_id"
+        else:
+            raise ValueError(f"{label}: no gene id column (looked for {list(_ID_COLS)}).")
+    name_col = _pick(df, [c for c in _NAME_COLS if c != id_col]) or id_col
+    type_col = _pick(df, _TYPE_COLS)
+    strand = df["Strand"].astype(str) if "Strand" in df else pd.Series("+", index=df.index)
+    obs = pd.DataFrame(
+        {
+            "chrom": df["Chromosome"].astype(str).to_numpy(),
+            "start": df["Start"].astype(np.int64).to_numpy(),
+            "end": df["End"].astype(np.int64).to_numpy(),
+            "strand": strand.to_numpy(),
+            "gene_name": df[name_col].astype(str).to_numpy(),
+        },
+        index=pd.Index(df[id_col].astype(str).to_numpy(), name="gene_id"),
+    )
+    if type_col is not None:
+        obs["gene_type"] = df[type_col].astype(str).to_numpy()
+    if "tss" in df.columns:
+        obs["tss"] = df["tss"].astype(np.int64).to_numpy()
+    else:
+        obs["tss"] = np.where(obs["strand"] == "-", obs["end"] - 1, obs["start"])
+    bad = (obs["end"] <= obs["start"]) | (obs["start"] < 0)
+    if bad.any():
+        ex = obs.index[bad][0]
+        raise ValueError(f"{label}: {int(bad.sum())} genes have end <= start or start < 0 (e.g. {ex!r}).")
+    nostrand = ~obs["strand"].isin(["+", "-"])
+    if nostrand.any():
+        logger.warning("%s: dropping %d genes without a +/- strand.", label, int(nostrand.sum()))
+        obs = obs.loc[~nostrand]
+    if gene_types is not None:
+        if "gene_type" not in obs:
+            raise ValueError(f"{label}: gene_types= given but the source has no gene type column ({list(_TYPE_COLS)}).")
+        keep = obs["gene_type"].isin(list(gene_types))
+        logger.info("%s: keeping %d of %d genes of types %s.", label, int(keep.sum()), len(obs), list(gene_types))
+        obs = obs.loc[keep]
+    if chromosomes is not None:
+        keep = obs["chrom"].isin([str(c) for c in chromosomes])
+        logger.info("%s: keeping %d of %d genes on %s.", label, int(keep.sum()), len(obs), list(chromosomes))
+        obs = obs.loc[keep]
+    dup = obs.index.duplicated()
+    if dup.any():
+        logger.warning("%s: %d duplicated gene ids; keeping the first record of each.", label, int(dup.sum()))
+        obs = obs.loc[~dup]
+    if obs.empty:
+        raise ValueError(f"{label}: no genes left after filtering (gene_types={gene_types}, chromosomes={chromosomes}).")
+    obs = obs[["chrom", "start", "end", "strand", "tss", "gene_name"] + [c for c in obs.columns if c == "gene_type"]]
+    obs["strand"] = pd.Categorical(obs["strand"], categories=["+", "-"])
+    adata = AnnData(obs=obs, var=pd.DataFrame(index=pd.Index([], name="sample")))
+    adata.uns["prism"] = {"source_genes": label}
+    logger.info("read %d genes from %s", adata.n_obs, label)
+    return adata

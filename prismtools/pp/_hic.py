@@ -1,0 +1,177 @@
+"""Hi-C as a per-position track: the virtual-4C profile from each gene's TSS bin, via cooler."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from anndata import AnnData
+
+from .._core import get_window
+from ._bigwig import _check_role
+from ._build import append_track, bin_rows, run_rows
+from ._chroms import chrom_map
+from ._window import minus_strand, window_starts
+
+logger = logging.getLogger(__name__)
+HIC_TRANSFORMS = (None, "log10p1", "log1p")
+
+
+def resolve_cooler_uri(uri: str | os.PathLike, resolution: int | None) -> str:
+    """Turn ``file.cool``, ``file.mcool`` + ``resolution`` or ``file.mcool::resolutions/N`` into a cooler URI."""
+    import cooler
+
+    uri = str(uri)
+    path, _, group = uri.partition("::")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"Hi-C file not found: {path!r}.")
+    try:
+        groups = cooler.fileops.list_coolers(path)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{path!r} is not a cooler file (.cool/.mcool): {err}") from err
+    if not groups:
+        raise ValueError(f"{path!r} holds no cooler matrices (is it a .hic? convert it with hic2cool).")
+    if group:
+        group = "/" + group.lstrip("/")
+        if group not in groups:
+            raise ValueError(f"{uri!r}: no cooler at {group!r}; available: {groups}.")
+        return f"{path}::{group}"
+    if len(groups) == 1 and groups[0] == "/":
+        if resolution is not None:
+            binsize = cooler.Cooler(path).binsize
+            if binsize != int(resolution):
+                raise ValueError(f"{path!r} has resolution {binsize}, not the requested {resolution}.")
+        return path
+    res = sorted(int(g.rsplit("/", 1)[-1]) for g in groups if g.startswith("/resolutions/"))
+    if resolution is None:
+        raise ValueError(f"{path!r} is a multi-resolution .mcool; pass resolution= (one of {res}), "
+                         f"or a URI such as '{path}::resolutions/{res[0] if res else 5000}'.")
+    if int(resolution) not in res:
+        raise ValueError(f"{path!r} has no resolution {resolution}; available: {res}.")
+    return f"{path}::/resolutions/{int(resolution)}"
+
+
+@dataclass
+class _CoolerBlock:
+    uri: str
+    chroms: np.ndarray
+    starts: np.ndarray
+    tss: np.ndarray
+    flip: np.ndarray
+    width: int
+    bin_size: int
+    balance: bool
+    transform: str | None
+    nan: float | None
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        import cooler
+
+        clr = cooler.Cooler(self.uri)
+        res = clr.binsize
+        sizes = clr.chromsizes
+        mat = clr.matrix(balance=self.balance, sparse=False)
+        vals = np.full((hi - lo, self.width), np.nan, dtype=np.float32)
+        for i in range(lo, hi):
+            c = self.chroms[i]
+            if c is None:
+                continue
+            size = int(sizes[c])
+            s, t = int(self.starts[i]), int(self.tss[i])
+            cs, ce = max(0, s), min(size, s + self.width)
+            if ce <= cs or not 0 <= t < size:
+                continue
+            b_lo, b_hi = cs // res, (ce - 1) // res
+            tb = t // res
+            row = mat.fetch((c, tb * res, min(size, (tb + 1) * res)), (c, b_lo * res, min(size, (b_hi + 1) * res)))[0]
+            pos_bins = np.arange(cs, ce) // res - b_lo
+            vals[i - lo, cs - s : ce - s] = row[pos_bins]
+        if self.transform == "log10p1":
+            vals = np.log10(vals + 1.0)
+        elif self.transform == "log1p":
+            vals = np.log1p(vals)
+        out = bin_rows(vals, self.bin_size, "mean").astype(np.float32, copy=False)
+        flip = self.flip[lo:hi]
+        if flip.any():
+            out[flip] = out[flip, ::-1]
+        if self.nan is not None:
+            np.nan_to_num(out, copy=False, nan=self.nan)
+        return out
+
+
+def add_hic(
+    adata: AnnData,
+    uri: str | os.PathLike,
+    *,
+    name: str = "HiC",
+    sample: str,
+    role: str = "background",
+    resolution: int | None = None,
+    balance: bool = True,
+    transform: str | None = "log10p1",
+    nan: float | None = 0.0,
+    store: str | os.PathLike | None = None,
+) -> None:
+    """Add a Hi-C track: per position, the contact between the TSS's bin and that position's bin (virtual 4C).
+
+    Parameters
+    ----------
+    adata
+        Gene-centric AnnData with a window (:func:`prismtools.pp.set_window`).
+    uri
+        A ``.cool`` file, a ``.mcool`` file (with ``resolution=``) or a cooler URI
+        (``file.mcool::resolutions/5000``).
+    name, sample, role
+        As in :func:`prismtools.pp.add_track`; Hi-C is a background signal in the Prism method.
+    resolution
+        Resolution to read from a ``.mcool`` (5,000 in the method note).
+    balance
+        Use balanced (``weight``-normalised) contacts; ``False`` reads raw counts.
+    transform
+        ``"log10p1"`` (``log10(x + 1)``, the method's choice), ``"log1p"`` or ``None``.
+    nan
+        Value for missing contacts (filtered bins, past chromosome ends, chromosomes absent from the matrix:
+        counted and logged). ``None`` keeps NaN.
+    store
+        Zarr store to stream into (see :func:`prismtools.pp.add_track`).
+
+    Returns
+    -------
+    Nothing. Appends a track to ``obsm["tracks"]`` and a row ``(name, sample, role, kind="hic", source=<uri>,
+    transform=<transform>)`` to ``uns["prism"]["tracks"]``.
+    """
+    import cooler
+
+    _check_role(role, "hic")
+    if transform not in HIC_TRANSFORMS:
+        raise ValueError(f"transform must be one of {HIC_TRANSFORMS}; got {transform!r}.")
+    win = get_window(adata)
+    curi = resolve_cooler_uri(uri, resolution)
+    clr = cooler.Cooler(curi)
+    if balance and "weight" not in clr.bins().columns:
+        raise ValueError(
+            f"{curi!r} has no balancing weights (bins/weight). Pass balance=False for raw counts, or balance it "
+            f"first: `cooler balance {curi}`."
+        )
+    cmap = chrom_map(adata.obs["chrom"].astype(str), clr.chromnames, source=curi)
+    chroms = np.array([cmap[c] for c in adata.obs["chrom"].astype(str)], dtype=object)
+    missing = int(sum(c is None for c in chroms))
+    if missing == adata.n_obs:
+        raise ValueError(
+            f"None of the genes' chromosomes ({sorted(set(adata.obs['chrom'].astype(str)))[:5]}) are in {curi!r} "
+            f"(it has {clr.chromnames[:5]}). Is this the right assembly?"
+        )
+    if missing:
+        logger.warning("%s: %d of %d genes are on chromosomes absent from the matrix; filled with %s.",
+                       curi, missing, adata.n_obs, nan)
+    flip = minus_strand(adata) & (win["orientation"] == "transcript")
+    tss = adata.obs["tss"].to_numpy(dtype=np.int64)
+    fn = _CoolerBlock(curi, chroms, window_starts(adata, win), tss, flip, win["width"], win["bin_size"], balance,
+                      transform, nan)
+    block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"hic-{name}")
+    row = {"name": str(name), "sample": str(sample), "role": role, "kind": "hic", "source": curi,
+           "transform": str(transform or "")}
+    append_track(adata, block, row, store=store, desc=f"add_hic({name})")

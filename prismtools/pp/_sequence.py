@@ -1,0 +1,143 @@
+"""DNA sequence around each TSS, via pyfaidx."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from anndata import AnnData
+
+from .._core import TRACKS_KEY, get_window, prism_uns
+from ._build import run_rows, store_sequence
+from ._chroms import chrom_map
+from ._window import minus_strand, window_starts
+
+logger = logging.getLogger(__name__)
+
+#: byte -> code (A,C,G,T = 0..3; everything else, including N and IUPAC codes, = 4)
+_LUT = np.full(256, 4, dtype=np.uint8)
+for _i, _b in enumerate("ACGT"):
+    _LUT[ord(_b)] = _i
+    _LUT[ord(_b.lower())] = _i
+_COMPLEMENT = np.array([3, 2, 1, 0, 4], dtype=np.uint8)
+
+
+def encode(seq: str | bytes) -> np.ndarray:
+    """Encode a DNA string as uint8 codes A,C,G,T,N = 0..4 (any other letter -> 4)."""
+    b = seq.encode() if isinstance(seq, str) else seq
+    return _LUT[np.frombuffer(b, dtype=np.uint8)]
+
+
+def decode(codes: np.ndarray) -> str:
+    """Inverse of :func:`encode` (codes -> ``ACGTN`` string)."""
+    return np.frombuffer(b"ACGTN", dtype=np.uint8)[np.asarray(codes, dtype=np.intp)].tobytes().decode()
+
+
+def reverse_complement(codes: np.ndarray) -> np.ndarray:
+    return _COMPLEMENT[codes][..., ::-1]
+
+
+@dataclass
+class _FastaBlock:
+    path: str
+    chroms: np.ndarray  # resolved names (None where absent)
+    starts: np.ndarray
+    flip: np.ndarray
+    width: int
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        from pyfaidx import Fasta
+
+        out = np.full((hi - lo, self.width), 4, dtype=np.uint8)
+        with Fasta(self.path, as_raw=True, sequence_always_upper=False, rebuild=False) as fa:
+            for i in range(lo, hi):
+                c = self.chroms[i]
+                if c is None:
+                    continue
+                size = len(fa[c])
+                s = int(self.starts[i])
+                cs, ce = max(0, s), min(size, s + self.width)
+                if ce > cs:
+                    out[i - lo, cs - s : ce - s] = encode(fa[c][cs:ce])
+                if self.flip[i]:
+                    out[i - lo] = reverse_complement(out[i - lo])
+        return out
+
+
+def _open_fasta(fasta: str | os.PathLike):
+    from pyfaidx import Fasta, FastaIndexingError
+
+    path = Path(fasta)
+    if not path.exists():
+        raise FileNotFoundError(f"FASTA file not found: {str(path)!r}.")
+    try:
+        return Fasta(str(path), as_raw=True)
+    except (FastaIndexingError, ValueError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"Could not index FASTA {str(path)!r}: {err}. Check it is plain or bgzip-compressed FASTA "
+            "(gzip-compressed files must be recompressed with bgzip or decompressed)."
+        ) from err
+
+
+def add_sequence(
+    adata: AnnData,
+    fasta: str | os.PathLike,
+    *,
+    reverse_complement_minus: bool = False,
+    store: str | os.PathLike | None = None,
+) -> None:
+    """Extract the DNA sequence of every gene's window from a FASTA file (via pyfaidx).
+
+    Parameters
+    ----------
+    adata
+        Gene-centric AnnData with a window (:func:`prismtools.pp.set_window`).
+    fasta
+        FASTA file (plain or bgzip; a ``.fai`` index is built if missing). Chromosome names are matched with or
+        without the ``chr`` prefix.
+    reverse_complement_minus
+        Reverse-complement minus-strand genes so every window reads 5'->3' along the transcript (the TSS stays at
+        index ``width // 2``). Tracks added afterwards are flipped to match; the Prism recipe uses ``False``.
+    store
+        Zarr store to stream into (created from ``adata`` if absent); ``obsm["sequence"]`` then becomes lazy.
+
+    Returns
+    -------
+    Nothing. Writes ``obsm["sequence"]`` (uint8, n_genes x width, A,C,G,T,N = 0..4; positions past a chromosome
+    end, and genes on chromosomes absent from the FASTA, are N; the latter are counted and logged) and sets
+    ``uns["prism"]["window"]["orientation"]`` (``"reference"`` or ``"transcript"``) and
+    ``uns["prism"]["sequence_source"]``.
+    """
+    win = get_window(adata)
+    orientation = "transcript" if reverse_complement_minus else "reference"
+    if orientation != win["orientation"] and TRACKS_KEY in adata.obsm and adata.obsm[TRACKS_KEY].shape[1] > 0:
+        raise ValueError(
+            f"Tracks were extracted in {win['orientation']!r} orientation; adding the sequence with "
+            f"reverse_complement_minus={reverse_complement_minus} would misalign them. Add the sequence first."
+        )
+    with _open_fasta(fasta) as fa:
+        names = list(fa.keys())
+    cmap = chrom_map(adata.obs["chrom"].astype(str), names, source=str(fasta))
+    chroms = np.array([cmap[c] for c in adata.obs["chrom"].astype(str)], dtype=object)
+    missing = int(sum(c is None for c in chroms))
+    if missing == adata.n_obs:
+        raise ValueError(
+            f"None of the genes' chromosomes ({sorted(set(adata.obs['chrom'].astype(str)))[:5]}) are in {str(fasta)!r} "
+            f"(it has {names[:5]}). Is this the right assembly?"
+        )
+    if missing:
+        logger.warning("%s: %d genes are on chromosomes absent from the FASTA; their sequence is all N.", fasta, missing)
+    prism_uns(adata)["window"] = {**{k: v for k, v in win.items() if k != "n_bins"}, "orientation": orientation}
+    win = get_window(adata)
+    flip = minus_strand(adata) & reverse_complement_minus
+    fn = _FastaBlock(str(fasta), chroms, window_starts(adata, win), flip, win["width"])
+    block = run_rows(fn, adata, (win["width"],), np.uint8, desc="add_sequence")
+    store_sequence(adata, block, store=store, desc=f"add_sequence({Path(fasta).name})")
+    prism_uns(adata)["sequence_source"] = str(fasta)
+    if store is not None:
+        from ..io._buildstore import BuildStore
+
+        BuildStore(store, adata).sync_metadata(adata)
