@@ -1,5 +1,6 @@
-"""Bundled and synthetic datasets."""
+"""Bundled real data (``k562``) and synthetic data (``toy``)."""
 
+from ._k562 import data_path, k562
 from ._toy import toy
 
-__all__ = ["toy"]
+__all__ = ["k562", "toy", "data_path"]

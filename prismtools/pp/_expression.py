@@ -65,10 +65,6 @@ def add_expression(
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {list(TRANSFORMS)}, got {transform!r}.")
     df, label = read_table(table, what="expression")
-    if df.shape[1] == 1 and not isinstance(table, (pd.DataFrame, pd.Series)) and gene_key is None:
-        # headerless "symbol<TAB>value" (first row was taken as the header): re-read without a header
-        df = pd.read_csv(label, sep=None, engine="python", header=None, names=["gene", "value"])
-        gene_key, value = "gene", value or "value"
     if value is None:
         numeric = [c for c in df.columns if c != gene_key and pd.api.types.is_numeric_dtype(df[c])]
         if len(numeric) != 1:

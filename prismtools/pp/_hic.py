@@ -33,6 +33,12 @@ def resolve_cooler_uri(uri: str | os.PathLike, resolution: int | None) -> str:
     except Exception as err:  # noqa: BLE001
         raise ValueError(f"{path!r} is not a cooler file (.cool/.mcool): {err}") from err
     if not groups:
+        try:  # older cooler formats (v1/v2) are not listed by list_coolers but open fine
+            cooler.Cooler(path).binsize
+            groups = ["/"]
+        except Exception:  # noqa: BLE001
+            groups = []
+    if not groups:
         raise ValueError(f"{path!r} holds no cooler matrices (is it a .hic? convert it with hic2cool).")
     if group:
         group = "/" + group.lstrip("/")

@@ -117,3 +117,44 @@ def split_folds(
     if n_na:
         logger.warning("%s: %d genes are not in the fold table; left unassigned in obs[%r].", label, n_na, key_added)
     _store(adata, mapped.to_numpy(dtype=object), key_added)
+
+
+def split_blocks(
+    adata: AnnData,
+    *,
+    n_blocks: int = 10,
+    test: Sequence[int] = (2, 7),
+    valid: Sequence[int] = (4,),
+    key_added: str = "split",
+) -> None:
+    """Within-chromosome split for datasets with too few chromosomes for a leave-chromosome-out split.
+
+    On each chromosome the genes, ordered by TSS, are cut into ``n_blocks`` contiguous blocks of (nearly) equal
+    size; blocks listed in ``test`` / ``valid`` go to those splits and the rest to training. Contiguous blocks keep
+    neighbouring genes (which share regulatory context) mostly on the same side of the split.
+
+    Parameters
+    ----------
+    adata
+        Gene-centric AnnData with ``obs["chrom"]`` and ``obs["tss"]``.
+    n_blocks
+        Blocks per chromosome.
+    test, valid
+        Block numbers (0-based) for the test and validation sets.
+    key_added
+        obs column to write.
+
+    Returns
+    -------
+    Nothing. Writes ``obs[key_added]`` (categorical ``train``/``valid``/``test``).
+    """
+    test, valid = {int(b) for b in test}, {int(b) for b in valid}
+    bad = [b for b in test | valid if not 0 <= b < n_blocks]
+    if bad or test & valid:
+        raise ValueError(f"test/valid blocks must be distinct numbers in [0, {n_blocks}); got test={sorted(test)}, valid={sorted(valid)}.")
+    labels = np.empty(adata.n_obs, dtype=object)
+    for _, idx in adata.obs.groupby(adata.obs["chrom"].astype(str), observed=True).indices.items():
+        order = idx[np.argsort(adata.obs["tss"].to_numpy()[idx], kind="stable")]
+        block = (np.arange(order.size) * n_blocks) // max(order.size, 1)
+        labels[order] = np.where(np.isin(block, list(test)), "test", np.where(np.isin(block, list(valid)), "valid", "train"))
+    _store(adata, labels, key_added)

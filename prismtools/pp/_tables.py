@@ -30,7 +30,20 @@ def read_table(table: pd.DataFrame | str | os.PathLike, *, what: str = "table") 
         raise ValueError(f"Could not parse {what} file {str(path)!r} as {'CSV' if sep == ',' else 'TSV'}: {err}") from err
     if df.shape[1] == 1 and sep == "\t":
         df = pd.read_csv(path, sep=r"\s+", engine="python")
+    if any(_is_number(c) for c in df.columns):  # no header line: the first row is data
+        df = pd.read_csv(path, sep=sep if df.shape[1] > 1 else r"\s+", header=None, engine="python")
+        if df.shape[1] == 2:
+            df.columns = ["gene", "value"]
+            df = df.set_index("gene")
     return df, str(path)
+
+
+def _is_number(x) -> bool:
+    try:
+        float(x)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _strip_version(ids: pd.Index) -> pd.Index:
