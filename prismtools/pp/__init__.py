@@ -7,6 +7,7 @@ from ._genes import read_genes
 from ._hic import add_hic
 from ._normalize import normalize_tracks
 from ._sequence import add_sequence
+from ._spec import build
 from ._split import split_blocks, split_chromosomes, split_folds
 from ._table_track import add_table_track
 from ._window import crop_window, set_window
@@ -25,4 +26,5 @@ __all__ = [
     "split_chromosomes",
     "split_folds",
     "split_blocks",
+    "build",
 ]
