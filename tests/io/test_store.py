@@ -160,3 +160,17 @@ def test_lazy_normalize_stays_lazy(genes, genome, tmp_path):
     assert isinstance(b.obsm["tracks"], da.Array)
     out = np.asarray(b.obsm["tracks"])
     assert np.allclose(out[:, 0], np.log1p(mem[:, 0])) and np.array_equal(out[:, 1], mem[:, 1])
+
+
+def test_build_uses_active_distributed_client(genome, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from prismtools.pp._build import compute_kwargs
+
+    mem = _built(pt.pp.read_genes(genome["bed"]), genome)
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+        assert compute_kwargs() == {}  # defer to the client
+        st = _built(pt.pp.read_genes(genome["bed"]), genome, store=tmp_path / "d.zarr")
+        ran = [t for t in client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.transition_log))]
+    assert np.array_equal(np.asarray(st.obsm["tracks"]), mem.obsm["tracks"])
+    assert any("block-" in str(t[0]) for t in ran)  # the extraction tasks ran on the cluster
+    assert compute_kwargs()["scheduler"] == "threads"
