@@ -1,1 +1,6 @@
-"""prismtools.pl"""
+"""Figures (matplotlib), scanpy-style: ``ax=``, ``show=``, ``save=``; axes are returned when not shown."""
+
+from ._predictions import predicted_vs_observed, training_history
+from ._stratum import stratum_effects
+
+__all__ = ["stratum_effects", "predicted_vs_observed", "training_history"]
