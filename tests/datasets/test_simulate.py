@@ -59,8 +59,9 @@ def test_pipeline_on_simulated_files(sim):
     assert np.array_equal(act, truth["n_activator"].to_numpy())
     # the foreground track at the TSS tracks the planted promoter peak; DNase tracks the background state
     fg = adata.obsm["tracks"][:, 0, 900:1100].mean(axis=1)
-    ratio = fg / (3.0 * truth["promoter_peak"].to_numpy())  # peaks are drawn 3 * h high (SD 300 bp)
-    assert np.mean(np.abs(ratio - 0.99) < 0.03) > 0.8  # the rest overlap a neighbouring gene's or enhancer's peak
+    peak = 0.99 * 3.0 * truth["promoter_peak"].to_numpy()  # drawn 3 * h high (SD 300 bp), +/-100 bp average
+    close = np.abs(fg - peak) < 0.1 + 0.03 * peak  # 0.1: the noise floor (mean 0.05) plus rounding
+    assert close.mean() > 0.75, close.mean()  # the rest overlap a neighbouring gene's or an enhancer's peak
     dn = adata.obsm["tracks"][:, 1, :].mean(axis=1)
     assert stats.spearmanr(dn, truth["c_state"]).statistic > 0.6
     y = adata.X[:, 0]
