@@ -5,6 +5,7 @@ from ._covariates import add_covariates
 from ._expression import add_expression
 from ._genes import read_genes
 from ._hic import add_hic
+from ._hic_features import add_hic_profiles, add_juicer_hic
 from ._normalize import normalize_tracks
 from ._sequence import add_sequence
 from ._spec import build
@@ -21,6 +22,8 @@ __all__ = [
     "add_track",
     "add_table_track",
     "add_hic",
+    "add_hic_profiles",
+    "add_juicer_hic",
     "add_covariates",
     "normalize_tracks",
     "split_chromosomes",

@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from .._core import KINDS, ROLES, get_window
 from ._build import append_track, bin_rows, run_rows
-from ._chroms import chrom_map
+from ._chroms import gene_chroms
 from ._window import minus_strand, window_starts
 
 logger = logging.getLogger(__name__)
@@ -33,18 +33,35 @@ class _BigWigBlock:
     def __call__(self, lo: int, hi: int) -> np.ndarray:
         import pyBigWig
 
-        vals = np.full((hi - lo, self.width), np.nan, dtype=np.float32)
+        # Nearby windows on a chromosome are read with one bw.values() call over their joint span and then
+        # sliced: a call costs ~0.1 ms however short the range, plus ~1 ns per base, so one read per cluster
+        # of windows (gaps < max_gap bp, span <= max_span bp) beats one read per gene. Same values as per-gene
+        # reads (each base is read from the same bigWig entries).
+        max_gap, max_span = 50_000, 4_000_000
+        width = self.width
+        vals = np.full((hi - lo, width), np.nan, dtype=np.float32)
+        chroms = self.chroms[lo:hi]
+        starts = np.asarray(self.starts[lo:hi], dtype=np.int64)
         bw = pyBigWig.open(self.path)
         try:
             sizes = bw.chroms()
-            for i in range(lo, hi):
-                c = self.chroms[i]
-                if c is None:
-                    continue
-                s = int(self.starts[i])
-                cs, ce = max(0, s), min(sizes[c], s + self.width)
-                if ce > cs:
-                    vals[i - lo, cs - s : ce - s] = bw.values(c, cs, ce, numpy=True)
+            for c in dict.fromkeys(x for x in chroms if x is not None):
+                rows = np.flatnonzero(chroms == c)
+                s = starts[rows]
+                cs, ce = np.maximum(0, s), np.minimum(sizes[c], s + width)
+                keep = ce > cs
+                order = np.argsort(cs[keep], kind="stable")
+                rows, s, cs, ce = (x[keep][order].tolist() for x in (rows, s, cs, ce))
+                i, n = 0, len(rows)
+                while i < n:
+                    a, b, j = cs[i], ce[i], i + 1
+                    while j < n and cs[j] <= b + max_gap and max(b, ce[j]) - a <= max_span:
+                        b = max(b, ce[j])
+                        j += 1
+                    span = bw.values(c, a, b, numpy=True)
+                    for k in range(i, j):
+                        vals[rows[k], cs[k] - s[k] : ce[k] - s[k]] = span[cs[k] - a : ce[k] - a]
+                    i = j
         finally:
             bw.close()
         out = bin_rows(vals, self.bin_size, self.stat).astype(np.float32, copy=False)
@@ -128,17 +145,7 @@ def add_track(
     bw.close()
     if str(sample) not in adata.var_names:
         logger.warning("sample %r is not in adata.var (samples: %s); the track is added anyway.", sample, list(adata.var_names))
-    cmap = chrom_map(adata.obs["chrom"].astype(str), sizes, source=str(bigwig))
-    chroms = np.array([cmap[c] for c in adata.obs["chrom"].astype(str)], dtype=object)
-    missing = int(sum(c is None for c in chroms))
-    if missing == adata.n_obs:
-        raise ValueError(
-            f"None of the genes' chromosomes ({sorted(set(adata.obs['chrom'].astype(str)))[:5]}) are in {str(bigwig)!r} "
-            f"(it has {list(sizes)[:5]}). Is this the right assembly?"
-        )
-    if missing:
-        logger.warning("%s: %d of %d genes are on chromosomes absent from the file; filled with %s.",
-                       bigwig, missing, adata.n_obs, nan)
+    chroms = gene_chroms(adata, sizes, source=str(bigwig), fill=str(nan))
     flip = minus_strand(adata) & (win["orientation"] == "transcript")
     fn = _BigWigBlock(str(bigwig), chroms, window_starts(adata, win), flip, win["width"], win["bin_size"], stat, nan)
     block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"track-{name}")

@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from .._core import TRACKS_KEY, get_window, prism_uns
 from ._build import run_rows, store_sequence
-from ._chroms import chrom_map
+from ._chroms import gene_chroms
 from ._window import minus_strand, window_starts
 
 logger = logging.getLogger(__name__)
@@ -120,16 +120,7 @@ def add_sequence(
         )
     with _open_fasta(fasta) as fa:
         names = list(fa.keys())
-    cmap = chrom_map(adata.obs["chrom"].astype(str), names, source=str(fasta))
-    chroms = np.array([cmap[c] for c in adata.obs["chrom"].astype(str)], dtype=object)
-    missing = int(sum(c is None for c in chroms))
-    if missing == adata.n_obs:
-        raise ValueError(
-            f"None of the genes' chromosomes ({sorted(set(adata.obs['chrom'].astype(str)))[:5]}) are in {str(fasta)!r} "
-            f"(it has {names[:5]}). Is this the right assembly?"
-        )
-    if missing:
-        logger.warning("%s: %d genes are on chromosomes absent from the FASTA; their sequence is all N.", fasta, missing)
+    chroms = gene_chroms(adata, names, source=str(fasta), fill="N")
     prism_uns(adata)["window"] = {**{k: v for k, v in win.items() if k != "n_bins"}, "orientation": orientation}
     win = get_window(adata)
     flip = minus_strand(adata) & reverse_complement_minus

@@ -1,0 +1,89 @@
+"""Regression metrics of per-gene predictions against observed expression, per split."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from ._registry import SPLIT_KEY, get_split, get_targets
+
+logger = logging.getLogger(__name__)
+
+METRICS = ["n", "MSE", "MAE", "Pearson", "Spearman", "R2"]
+
+
+def metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """``n``, ``MSE``, ``MAE``, ``Pearson``, ``Spearman`` and ``R2`` (``1 - SS_res / SS_tot``) of finite pairs."""
+    from scipy import stats
+
+    pred, y = np.asarray(pred, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    ok = np.isfinite(pred) & np.isfinite(y)
+    pred, y = pred[ok], y[ok]
+    n = int(len(y))
+    out = {"n": n, "MSE": np.nan, "MAE": np.nan, "Pearson": np.nan, "Spearman": np.nan, "R2": np.nan}
+    if n == 0:
+        return out
+    err = pred - y
+    out["MSE"] = float(np.mean(err**2))
+    out["MAE"] = float(np.mean(np.abs(err)))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    if ss_tot > 0:
+        out["R2"] = 1.0 - float(np.sum(err**2)) / ss_tot
+    if n > 1 and np.ptp(pred) > 0 and np.ptp(y) > 0:
+        out["Pearson"] = float(stats.pearsonr(pred, y)[0])
+        out["Spearman"] = float(stats.spearmanr(pred, y)[0])
+    return out
+
+
+def evaluate(
+    adata: AnnData,
+    *,
+    pred_key: str,
+    sample: str,
+    split: str | Sequence[str] | None = "test",
+) -> pd.DataFrame:
+    """Compare predictions in ``obs`` with the observed expression of ``sample``.
+
+    Parameters
+    ----------
+    adata
+        Gene-centric AnnData with ``X`` and ``obs["split"]``.
+    pred_key
+        obs column with predictions, e.g. ``"prism_pred"`` (``"prism"`` also finds ``"prism_pred"``).
+    sample
+        The biosample (``var`` name) whose expression is the truth.
+    split
+        Split(s) of ``obs["split"]`` to score, one row each; ``None`` scores all genes (row ``"all"``).
+
+    Returns
+    -------
+    DataFrame indexed by split with columns ``n`` (genes with both a finite prediction and a finite
+    observation), ``MSE``, ``MAE``, ``Pearson``, ``Spearman`` and ``R2`` (coefficient of determination,
+    ``1 - SS_res / SS_tot``). Metrics are NaN where undefined (no genes, constant values).
+    """
+    key = pred_key
+    if key not in adata.obs and f"{key}_pred" in adata.obs:
+        key = f"{key}_pred"
+    if key not in adata.obs:
+        cands = [c for c in adata.obs.columns if str(c).endswith("_pred")]
+        raise KeyError(f"adata.obs[{pred_key!r}] does not exist; prediction columns present: {cands}.")
+    pred = pd.to_numeric(adata.obs[key], errors="coerce").to_numpy(np.float64)
+    y = get_targets(adata, sample).astype(np.float64)
+    rows = {}
+    if split is None:
+        rows["all"] = metrics(pred, y)
+    else:
+        labels = get_split(adata, SPLIT_KEY)
+        for s in [split] if isinstance(split, str) else list(split):
+            mask = labels == str(s)
+            if not mask.any():
+                logger.warning("No genes in split %r (splits present: %s).", s, sorted(set(labels) - {""}))
+            rows[str(s)] = metrics(pred[mask], y[mask])
+    out = pd.DataFrame.from_dict(rows, orient="index")[METRICS]
+    out["n"] = out["n"].astype(int)
+    out.index.name = "split"
+    return out

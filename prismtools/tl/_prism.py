@@ -1,0 +1,622 @@
+"""``pt.tl.Prism``: the user-facing model class wrapping :class:`prismtools.models.PrismNet`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from anndata import AnnData
+
+from .._settings import settings
+from ._checkpoint import CheckpointError, load_model, save_model
+from ._data import GeneBatches
+from ._device import distributed_device, distributed_env, process_group, resolve_device, resolve_precision
+from ._inference import run_inference
+from ._registry import (
+    build_registry,
+    covariate_stats,
+    get_split,
+    get_targets,
+    match_adata,
+    read_covariates,
+    standardise_covariates,
+)
+from ._train import FitConfig, train
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EVAL_BATCH = 32
+_HISTORY_INT = ("step",)
+
+
+def _models():
+    try:
+        from .. import models
+    except ImportError as err:  # pragma: no cover - the package always ships models
+        raise ImportError("prismtools.models could not be imported; Prism needs it (and torch).") from err
+    missing = [n for n in ("PrismNet", "prism_loss") if not hasattr(models, n)]
+    if missing:
+        raise ImportError(f"prismtools.models does not provide {missing}; this installation is incomplete.")
+    return models
+
+
+def _build_net(config: dict, seed: int) -> torch.nn.Module:
+    """Construct ``PrismNet(**config)`` with weights initialised from ``seed`` (global RNG left untouched)."""
+    models = _models()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return models.PrismNet(**config)
+
+
+def _clean(x):
+    """JSON-safe copy (NaN -> None, numpy scalars -> Python)."""
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+class Prism:
+    """Prism: expression from DNA sequence and epigenomic tracks with backdoor adjustment over learned strata.
+
+    Wraps :class:`prismtools.models.PrismNet` (the network) around one biosample of a gene-centric AnnData
+    (see ``docs/data_model.md``). With ``alpha > 0`` the network learns ``n_strata`` background states from
+    the tracks and is trained on both the plain and the intervened (backdoor-adjusted) prediction; reported
+    predictions use the plain path. ``alpha = 0`` is the concatenation baseline.
+
+    Parameters
+    ----------
+    adata
+        Gene-centric AnnData: ``X`` (expression, NaN where unmeasured), ``obs["split"]`` (train/valid/test; see
+        :func:`prismtools.pp.split_chromosomes`), ``obsm["sequence"]``, ``obsm["tracks"]`` with the track table,
+        optionally ``obsm["covariates"]``, and ``uns["prism"]["window"]``. ``obsm`` arrays may be lazy (dask).
+    sample
+        The biosample (a ``var`` name) whose expression is the target.
+    tracks
+        Track names (or indices) to use as signals. ``None``: all tracks of ``sample``. ``[]``: none
+        (a sequence-only model).
+    n_strata
+        Number of background states ``n``.
+    alpha
+        Weight of the intervened-path loss. ``0`` builds the concatenation baseline (no gates, no strata).
+    beta
+        Weight of the gate uniformity loss.
+    d_model, n_layers
+        Width and depth of the backbone.
+    use_sequence
+        Use the DNA sequence. ``False`` with tracks gives a signals-only model (tracks at their native bins).
+    covariates
+        ``True``: all ``obsm["covariates"]`` (if any); ``False``: none; or a list of covariate names. They are
+        standardised with the training genes' mean and standard deviation (stored in the model).
+    seed
+        Seeds the weight initialisation, the batch order and the training RNG: on a CPU two fits with the
+        same seed give bit-identical weights.
+
+    Attributes
+    ----------
+    module
+        The :class:`~prismtools.models.PrismNet`.
+    history_
+        One row per validation: ``step``, ``epoch``, ``train_loss`` (mean since the previous row),
+        ``train_<part>`` (loss components), ``lr``, ``val_mse``, ``val_mae``, ``val_pearson``.
+    best_step_
+        Step whose weights were kept (best validation MSE).
+    device_
+        The device the module lives on after :meth:`fit` (or the first prediction).
+    registry
+        What the model reads from an AnnData (sample, tracks, window, covariates and their standardisation).
+    """
+
+    def __init__(
+        self,
+        adata: AnnData,
+        *,
+        sample: str,
+        tracks=None,
+        n_strata: int = 2,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        d_model: int = 128,
+        n_layers: int = 4,
+        use_sequence: bool = True,
+        covariates: bool | list[str] = True,
+        seed: int = 0,
+    ):
+        for name, val, low in (("n_strata", n_strata, 1), ("d_model", d_model, 1), ("n_layers", n_layers, 1)):
+            if int(val) != val or val < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {val!r}.")
+        for name, val in (("alpha", alpha), ("beta", beta)):
+            if not (float(val) >= 0 and math.isfinite(float(val))):
+                raise ValueError(f"{name} must be a finite number >= 0, got {val!r}.")
+        reg = build_registry(adata, sample=sample, tracks=tracks, use_sequence=use_sequence, covariates=covariates)
+        intervene = float(alpha) > 0
+        if intervene and not reg["use_tracks"]:
+            logger.warning(
+                "No tracks selected: a sequence-only model has no signals to learn strata from; "
+                "building the plain model (as alpha=0)."
+            )
+            intervene = False
+        reg["model"] = {
+            "n_strata": int(n_strata), "alpha": float(alpha) if intervene else 0.0, "beta": float(beta),
+            "d_model": int(d_model), "n_layers": int(n_layers), "intervene": intervene, "seed": int(seed),
+        }
+        self.adata = adata
+        self._track_idx = match_adata(adata, reg)
+        cov = read_covariates(adata, reg["covariates"])
+        rows = self._stats_genes(adata, reg["sample"])
+        mean, std = covariate_stats(cov[rows])
+        reg["covariate_mean"], reg["covariate_std"] = mean.tolist(), std.tolist()
+        self.registry = reg
+        config = {
+            "n_tracks": len(reg["tracks"]),
+            "n_covariates": len(reg["covariates"]),
+            "d_model": int(d_model),
+            "n_layers": int(n_layers),
+            "n_strata": int(n_strata),
+            "use_sequence": bool(use_sequence),
+            "use_tracks": reg["use_tracks"],
+            "intervene": intervene,
+        }
+        self.module = _build_net(config, seed)
+        self._reset_fit_state()
+
+    # ------------------------------------------------------------------------------------------ properties
+
+    def _reset_fit_state(self) -> None:
+        self.history_ = pd.DataFrame(columns=["step", "epoch", "train_loss", "lr", "val_mse", "val_mae", "val_pearson"])
+        self.best_step_: int | None = None
+        self.device_: torch.device | None = None
+        self.precision_: str = "auto"
+        self.is_trained_ = False
+        self.fit_time_: dict = {}
+
+    @property
+    def sample(self) -> str:
+        return self.registry["sample"]
+
+    @property
+    def tracks(self) -> list[str]:
+        """Names of the input tracks, in input order."""
+        return [t["name"] for t in self.registry["tracks"]]
+
+    @property
+    def covariates(self) -> list[str]:
+        return list(self.registry["covariates"])
+
+    @property
+    def alpha(self) -> float:
+        return self.registry["model"]["alpha"]
+
+    @property
+    def beta(self) -> float:
+        return self.registry["model"]["beta"]
+
+    @property
+    def seed(self) -> int:
+        return self.registry["model"]["seed"]
+
+    @property
+    def intervene(self) -> bool:
+        return bool(self.registry["model"]["intervene"])
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.module.parameters())
+
+    def __repr__(self) -> str:
+        m, reg = self.registry["model"], self.registry
+        kind = "Prism" if self.intervene else "concatenation baseline (alpha=0)"
+        inputs = (["sequence"] if reg["use_sequence"] else []) + [f"{len(self.tracks)} tracks"] * reg["use_tracks"]
+        if reg["covariates"]:
+            inputs.append(f"{len(reg['covariates'])} covariates")
+        if self.is_trained_:
+            last = self.history_["step"].iloc[-1] if len(self.history_) else 0
+            best = self.history_.loc[self.history_["step"] == self.best_step_, "val_mse"] if len(self.history_) else []
+            val = f", val MSE {float(best.iloc[0]):.4f}" if len(best) and pd.notna(best.iloc[0]) else ""
+            state = f"trained {int(last)} steps, best step {self.best_step_}{val}"
+        else:
+            state = "not trained"
+        return (
+            f"Prism model of sample {self.sample!r}: {kind}\n"
+            f"    inputs: {', '.join(inputs)}; window {reg['window']['width']} bp / bin {reg['window']['bin_size']}\n"
+            f"    tracks: {self.tracks}\n"
+            f"    n_strata={m['n_strata']}, alpha={m['alpha']}, beta={m['beta']}, d_model={m['d_model']}, "
+            f"n_layers={m['n_layers']}, {self.n_params:,} parameters\n"
+            f"    {state}"
+        )
+
+    # ----------------------------------------------------------------------------------------------- helpers
+
+    @staticmethod
+    def _stats_genes(adata: AnnData, sample: str) -> np.ndarray:
+        """Genes used for covariate statistics before fitting: the training genes if a split exists, else all."""
+        y = get_targets(adata, sample)
+        if "split" in adata.obs:
+            rows = np.flatnonzero((get_split(adata) == "train") & np.isfinite(y))
+            if len(rows):
+                return rows
+        return np.arange(adata.n_obs)
+
+    def _window(self) -> dict:
+        w = self.registry["window"]
+        return {"width": w["width"], "bin_size": w["bin_size"], "upsample": self.registry["use_sequence"]}
+
+    def _covariates_for(self, adata: AnnData) -> np.ndarray:
+        cov = read_covariates(adata, self.registry["covariates"])
+        return standardise_covariates(cov, self.registry["covariate_mean"], self.registry["covariate_std"])
+
+    def _adata_for(self, adata: AnnData | None) -> tuple[AnnData, list[int]]:
+        if adata is None:
+            if self.adata is None:
+                raise ValueError("This model has no AnnData attached (it was loaded without one); pass adata=.")
+            adata = self.adata
+        return adata, match_adata(adata, self.registry)
+
+    def _dataset(self, adata: AnnData, track_idx, *, targets=None, covariates=None) -> GeneBatches:
+        if covariates is None:
+            covariates = self._covariates_for(adata)
+        return GeneBatches(
+            adata, use_sequence=self.registry["use_sequence"], track_idx=track_idx, covariates=covariates,
+            targets=targets,
+        )
+
+    def _inference_device(self) -> torch.device:
+        if self.device_ is None:
+            self.device_ = resolve_device(settings.device)
+        self.module.to(self.device_)
+        return self.device_
+
+    def _infer(self, adata, batch_size, outputs, track_means=False) -> tuple[AnnData, dict[str, np.ndarray]]:
+        adata, track_idx = self._adata_for(adata)
+        device = self._inference_device()
+        # float32 if trained in float32, else the device's default (bf16 autocast on CUDA, float32 elsewhere)
+        precision = resolve_precision("32" if self.precision_ == "32" else "auto", device)
+        data = self._dataset(adata, track_idx)
+        bs = int(batch_size or DEFAULT_EVAL_BATCH)
+        if bs < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        from tqdm.auto import tqdm
+
+        with tqdm(total=adata.n_obs, disable=not settings.progress, desc="Prism predict", unit="gene") as bar:
+            out = run_inference(
+                self.module, data, np.arange(adata.n_obs), batch_size=bs, device=device, precision=precision,
+                window=self._window(), outputs=outputs, track_means=track_means, n_workers=settings.n_jobs,
+                progress=bar,
+            )
+        return adata, out
+
+    # ------------------------------------------------------------------------------------------------- fit
+
+    def fit(
+        self,
+        *,
+        max_steps: int = 50_000,
+        batch_size: int = 8,
+        lr: float = 5e-4,
+        warmup_steps: int = 5_000,
+        device: str = "auto",
+        precision: str = "auto",
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume: bool = False,
+        progress: bool = True,
+    ) -> None:
+        """Train on the ``train`` genes, validating on the ``valid`` genes and keeping the best weights.
+
+        The recipe of the Prism paper: AdamW (betas 0.9/0.95, weight decay 1e-6 except on biases, norm weights
+        and other 1-D parameters), a per-step schedule with linear warm-up from 1e-5 to ``lr`` over
+        ``warmup_steps`` then cosine decay to 1e-4 (both clamped to ``lr``) at ``max_steps``, gradient clipping
+        at 1.0, validation twice per epoch (an epoch is ``n_train / batch_size`` steps) and at the last step,
+        and the weights with the lowest validation MSE restored at the end. Genes whose target is NaN are
+        left out (counted in a warning). Under ``torchrun`` (``WORLD_SIZE > 1``) training is data-parallel
+        (DistributedDataParallel; NCCL on CUDA, Gloo on CPU); only rank 0 logs and writes checkpoints.
+
+        Parameters
+        ----------
+        max_steps
+            Number of optimiser steps.
+        batch_size
+            Genes per step (per process under DDP).
+        lr
+            Peak learning rate.
+        warmup_steps
+            Length of the linear warm-up.
+        device
+            ``"auto"`` (``pt.settings.device``, else CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
+            ``"mps"``. An unavailable accelerator is an error.
+        precision
+            ``"auto"`` (bf16 autocast on CUDA, float32 elsewhere), ``"32"``, ``"bf16"``, ``"16-mixed"`` (CUDA).
+        checkpoint_dir
+            Directory for ``last.pt`` (written at every validation) and ``best.pt`` (at every improvement):
+            weights, optimiser, scheduler, step, RNG state, history and the best weights so far.
+        resume
+            Continue from ``checkpoint_dir/last.pt``; on a CPU the result is identical to an uninterrupted run.
+        progress
+            Show a progress bar (also needs ``pt.settings.progress``).
+
+        Returns
+        -------
+        Nothing. Sets ``history_``, ``best_step_``, ``device_``, ``fit_time_`` and trains ``module`` in place.
+        """
+        if self.adata is None:
+            raise ValueError("This model has no AnnData attached (it was loaded without one); cannot fit.")
+        checks = (("max_steps", max_steps, 1), ("batch_size", batch_size, 1), ("warmup_steps", warmup_steps, 0))
+        for name, val, low in checks:
+            if int(val) != val or val < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {val!r}.")
+        if not (float(lr) > 0):
+            raise ValueError(f"lr must be > 0, got {lr!r}.")
+        if warmup_steps >= max_steps:
+            logger.warning(
+                "warmup_steps=%d >= max_steps=%d: the learning rate never leaves the warm-up; pass a smaller "
+                "warmup_steps= for short runs.", warmup_steps, max_steps,
+            )
+        models = _models()
+        adata = self.adata
+        reg = self.registry
+        track_idx = match_adata(adata, reg)
+        y = get_targets(adata, reg["sample"])
+        split = get_split(adata)
+        finite = np.isfinite(y)
+        is_train, is_valid = split == "train", split == "valid"
+        n_nan_train, n_nan_valid = int((is_train & ~finite).sum()), int((is_valid & ~finite).sum())
+        if n_nan_train or n_nan_valid:
+            logger.warning(
+                "Dropped %d genes with NaN expression for sample %r (%d train, %d valid).",
+                n_nan_train + n_nan_valid, reg["sample"], n_nan_train, n_nan_valid,
+            )
+        train_genes = np.flatnonzero(is_train & finite)
+        valid_genes = np.flatnonzero(is_valid & finite)
+        if len(train_genes) == 0:
+            raise ValueError(
+                f"No training genes: obs['split'] has {int(is_train.sum())} 'train' genes, "
+                f"{n_nan_train} of them without expression for sample {reg['sample']!r}. "
+                "Check the split (e.g. `pt.pp.split_chromosomes`) and adata.X."
+            )
+        if len(valid_genes) == 0:
+            logger.warning(
+                "No validation genes (obs['split'] == 'valid'): no model selection; the last weights are kept."
+            )
+
+        cov = read_covariates(adata, reg["covariates"])
+        mean, std = covariate_stats(cov[train_genes])
+        reg["covariate_mean"], reg["covariate_std"] = mean.tolist(), std.tolist()
+        cov = standardise_covariates(cov, mean, std)
+        data = self._dataset(adata, track_idx, targets=y, covariates=cov)
+
+        env = distributed_env()
+        dev = distributed_device(env, resolve_device(device))
+        prec = resolve_precision(precision, dev)
+        cfg = FitConfig(
+            max_steps=int(max_steps), batch_size=int(batch_size), lr=float(lr), warmup_steps=int(warmup_steps),
+            alpha=self.alpha, beta=self.beta if self.intervene else 0.0, seed=self.seed,
+            eval_batch_size=max(DEFAULT_EVAL_BATCH, 4 * int(batch_size)), n_workers=settings.n_jobs,
+            checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir), resume=bool(resume),
+            progress=bool(progress),
+        )
+        meta = {k: v for k, v in reg.items() if k != "training"}
+        logger.info(
+            "training on %d genes (validation %d) for %d steps on %s, precision %s",
+            len(train_genes), len(valid_genes), max_steps, dev, prec.name,
+        )
+        fork_devices = [dev.index if dev.index is not None else 0] if dev.type == "cuda" else []
+        with process_group(env, dev), torch.random.fork_rng(devices=fork_devices):
+            res = train(
+                self.module, models.prism_loss, train_data=data, train_genes=train_genes, valid_genes=valid_genes,
+                valid_y=y[valid_genes], window=self._window(), cfg=cfg, device=dev, precision=prec, env=env,
+                meta=meta,
+            )
+        self.history_ = pd.DataFrame(res.history)
+        if len(self.history_):
+            self.history_["step"] = self.history_["step"].astype(int)
+        self.best_step_ = res.best_step
+        self.device_ = dev
+        self.precision_ = prec.name
+        self.is_trained_ = True
+        per_step = res.seconds / res.steps_this_run if res.steps_this_run else float("nan")
+        self.fit_time_ = {"seconds": res.seconds, "steps": res.steps_this_run, "seconds_per_step": per_step}
+        reg["training"] = _clean({
+            **cfg.as_dict(), "precision": prec.name, "device": str(dev), "n_train": len(train_genes),
+            "n_valid": len(valid_genes), "n_nan_dropped": n_nan_train + n_nan_valid, "best_step": res.best_step,
+            "best_val_mse": res.best_val_mse, "world_size": env.world_size,
+        })
+        logger.info(
+            "trained %d steps in %.1f s (%.3f s/step); best step %s, val MSE %.4f",
+            res.steps_this_run, res.seconds, per_step, res.best_step, res.best_val_mse,
+        )
+
+    # ----------------------------------------------------------------------------------------- inference
+
+    def predict(self, adata: AnnData | None = None, *, key_added: str = "prism", batch_size: int | None = None) -> None:
+        """Predict expression (plain path) for every gene, whatever its split.
+
+        Parameters
+        ----------
+        adata
+            AnnData to predict on (default: the training AnnData). Its window, tracks (by name, role and kind)
+            and covariates must match the model's, otherwise a :class:`ValueError` lists what differs.
+        key_added
+            Prefix of the obs column written.
+        batch_size
+            Genes per inference batch (default 32).
+
+        Returns
+        -------
+        Nothing. Writes ``adata.obs[f"{key_added}_pred"]`` (float32).
+        """
+        adata, out = self._infer(adata, batch_size, ("pred",))
+        adata.obs[f"{key_added}_pred"] = out["pred"].reshape(-1)
+
+    def stratum_effects(
+        self, adata: AnnData | None = None, *, key_added: str = "prism", batch_size: int | None = None
+    ) -> None:
+        """Per-gene gates and stratum-specific predictions of the learned background states.
+
+        For each gene the network's confounder encoder gives ``n_strata`` gate vectors ``a_k`` (length
+        ``d_model``); the intervened path with gate ``a_k`` gives the prediction under stratum ``k``. Only for
+        models trained with ``alpha > 0``.
+
+        Parameters
+        ----------
+        adata
+            AnnData (default: the training AnnData); must match the model as in :meth:`predict`.
+        key_added
+            Prefix of the fields written.
+        batch_size
+            Genes per inference batch (default 32).
+
+        Returns
+        -------
+        Nothing. Writes, for all genes:
+
+        ``obs[f"{key_added}_pred"]``
+            plain-path prediction (float32), as :meth:`predict`.
+        ``obs[f"{key_added}_do_pred"]``
+            backdoor-adjusted prediction (intervened path, averaged over strata).
+        ``obs[f"{key_added}_stratum"]``
+            categorical ``stratum_<k>``: the stratum with the largest mean gate.
+        ``obsm[f"{key_added}_gates"]``
+            gates, float32 (n_genes, n_strata, d_model).
+        ``obsm[f"{key_added}_stratum_pred"]``
+            prediction under each stratum, float32 (n_genes, n_strata).
+        ``obsm[f"X_{key_added}"]``
+            pooled embedding of the plain path, float32 (n_genes, d_model); e.g.
+            ``sc.pp.neighbors(adata, use_rep="X_prism")``.
+        ``uns[key_added]``
+            merged into the existing dict, if any (with the default key this is ``uns["prism"]``, whose
+            ``window``/``tracks``/``covariates`` entries are left untouched): ``stratum_params`` (sample, tracks, n_strata, alpha, beta, d_model, best_step, keys written),
+            ``strata`` (DataFrame indexed by ``stratum_<k>`` with columns ``n_genes`` (genes whose largest mean
+            gate is ``k``), ``mean_gate`` and ``sd_gate`` (mean and SD across genes of the gene's mean gate),
+            ``mean_effect`` and ``mean_abs_effect`` (mean of ``stratum_pred_k - pred`` and of its absolute
+            value) and, per input track ``t``, ``corr_<t>``: the Pearson correlation across genes between the
+            gene's mean gate of stratum ``k`` and the gene's mean of track ``t`` over the window) and
+            ``n_genes_by_stratum`` (dict stratum -> number of genes).
+        """
+        if not self.intervene:
+            raise ValueError(
+                "stratum_effects needs a model with strata (alpha > 0 and tracks); this is the concatenation "
+                "baseline (alpha=0), which learns no gates."
+            )
+        outputs = ("pred", "pred_do", "gates", "stratum_pred", "embedding")
+        adata, out = self._infer(adata, batch_size, outputs, track_means=True)
+        n_strata = self.registry["model"]["n_strata"]
+        names = [f"stratum_{k}" for k in range(n_strata)]
+        pred = out["pred"].reshape(-1)
+        gates = out["gates"].reshape(adata.n_obs, n_strata, -1)
+        spred = out["stratum_pred"].reshape(adata.n_obs, n_strata)
+        gene_gate = gates.mean(axis=2)
+        top = gene_gate.argmax(axis=1)
+        k = key_added
+        adata.obs[f"{k}_pred"] = pred
+        adata.obs[f"{k}_do_pred"] = out["pred_do"].reshape(-1)
+        adata.obs[f"{k}_stratum"] = pd.Categorical.from_codes(top, categories=names)
+        adata.obsm[f"{k}_gates"] = gates.astype(np.float32)
+        adata.obsm[f"{k}_stratum_pred"] = spred.astype(np.float32)
+        adata.obsm[f"X_{k}"] = out["embedding"].reshape(adata.n_obs, -1).astype(np.float32)
+        effect = spred - pred[:, None]
+        counts = np.bincount(top, minlength=n_strata)
+        table = pd.DataFrame(
+            {
+                "n_genes": counts.astype(int),
+                "mean_gate": gene_gate.mean(axis=0),
+                "sd_gate": gene_gate.std(axis=0, ddof=1) if adata.n_obs > 1 else np.full(n_strata, np.nan),
+                "mean_effect": effect.mean(axis=0),
+                "mean_abs_effect": np.abs(effect).mean(axis=0),
+            },
+            index=pd.Index(names, name="stratum"),
+        )
+        tmean = out["track_mean"].reshape(adata.n_obs, -1)
+        for t, name in enumerate(self.tracks):
+            table[f"corr_{name}"] = [_pearson(gene_gate[:, s], tmean[:, t]) for s in range(n_strata)]
+        summary = adata.uns.setdefault(k, {})
+        summary.update({
+            "stratum_params": _clean({
+                "sample": self.sample, "tracks": self.tracks, "n_strata": n_strata, "alpha": self.alpha,
+                "beta": self.beta, "d_model": self.registry["model"]["d_model"],
+                "best_step": self.best_step_ if self.best_step_ is not None else -1,
+                "obs": [f"{k}_pred", f"{k}_do_pred", f"{k}_stratum"],
+                "obsm": [f"{k}_gates", f"{k}_stratum_pred", f"X_{k}"], "uns": k,
+            }),
+            "strata": table,
+            "n_genes_by_stratum": {n: int(c) for n, c in zip(names, counts)},
+        })
+
+    # -------------------------------------------------------------------------------------------- save/load
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save to a directory: ``model.pt`` (weights, network config, history, versions) and ``registry.json``.
+
+        ``registry.json`` records the sample, the tracks (name, sample, role, kind), the window, the covariate
+        names and standardisation, the model settings and the training parameters; :meth:`load` checks an
+        AnnData against it.
+        """
+        hist = {c: self.history_[c].astype(float).tolist() for c in self.history_.columns}
+        extra = {"best_step": self.best_step_, "is_trained": self.is_trained_, "precision": self.precision_}
+        save_model(
+            path, state_dict=self.module.state_dict(), config=dict(self.module.config), history=hist,
+            registry=_clean({**self.registry, "state": extra}),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, adata: AnnData | None = None) -> Prism:
+        """Load a model saved with :meth:`save`, optionally attaching (and validating) ``adata``.
+
+        Raises
+        ------
+        CheckpointError
+            (a :class:`ValueError`) for a corrupt or truncated file or an incompatible format version.
+        ValueError
+            When ``adata``'s window, tracks or covariates differ from the model's.
+        """
+        model_pt, reg = load_model(path)
+        needed = ("sample", "tracks", "window", "use_sequence", "use_tracks", "covariates", "covariate_mean",
+                  "covariate_std", "model")
+        missing = [k for k in needed if k not in reg]
+        if missing:
+            raise CheckpointError(f"The registry of {str(path)!r} lacks {missing}; the saved model is incomplete.")
+        state = reg.pop("state", {}) or {}
+        for k in ("format", "format_version", "prismtools_version"):
+            reg.pop(k, None)
+        obj = cls.__new__(cls)
+        obj.registry = reg
+        obj.adata = None
+        obj._track_idx = []
+        try:
+            obj.module = _build_net(model_pt["config"], reg["model"]["seed"])
+            obj.module.load_state_dict(model_pt["state_dict"])
+        except (RuntimeError, TypeError, KeyError) as err:
+            raise CheckpointError(f"The weights in {str(path)!r} do not fit the saved network config: {err}") from err
+        obj._reset_fit_state()
+        hist = pd.DataFrame(model_pt.get("history") or {})
+        if len(hist.columns):
+            for c in _HISTORY_INT:
+                if c in hist:
+                    hist[c] = hist[c].astype(int)
+            obj.history_ = hist
+        obj.best_step_ = state.get("best_step")
+        obj.is_trained_ = bool(state.get("is_trained", False))
+        obj.precision_ = state.get("precision") or "auto"
+        if adata is not None:
+            obj._track_idx = match_adata(adata, reg)
+            obj.adata = adata
+        return obj
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(np.corrcoef(a, b)[0, 1])
