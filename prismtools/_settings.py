@@ -26,6 +26,9 @@ class Settings:
         Show ``tqdm`` progress bars for long work.
     chunk_genes
         Genes per chunk when building or streaming large track arrays.
+    num_threads
+        Torch CPU threads used by model code (``None``: torch's default). Small models on a busy machine
+        often run several times faster with 1 thread (see ``benchmarks/README.md``).
     """
 
     def __init__(self) -> None:
@@ -35,6 +38,7 @@ class Settings:
         self.device: str = "auto"
         self.progress: bool = True
         self.chunk_genes: int = 64
+        self.num_threads: int | None = None
         self.verbosity = 2
 
     @property
@@ -49,7 +53,7 @@ class Settings:
         logging.getLogger("prismtools").setLevel(_LEVELS[value])
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("verbosity", "seed", "n_jobs", "device", "progress", "chunk_genes"))
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("verbosity", "seed", "n_jobs", "device", "progress", "chunk_genes", "num_threads"))
         return f"Settings({fields})"
 
 

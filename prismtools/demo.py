@@ -1,8 +1,8 @@
 """``prismtools demo``: the main job, end to end on the bundled real K562 data (no downloads).
 
 Build -> fit Prism and the concatenation baseline (alpha = 0) -> ridge baseline -> evaluate on held-out genes
--> stratum-effects figure. Sized for a 2-core CPU in a few minutes: the K562 tracks are binned to 20 bp over
-2 kb (100 positions) and the model is small (d_model 32, 2 layers). These are demo settings, not the paper's
+-> stratum-effects figure. Sized for a 2-core CPU in a few minutes: the K562 tracks are binned to 50 bp over
+2 kb (40 positions) and the model is small (d_model 32, 2 layers). These are demo settings, not the paper's
 recipe (which needs a GPU; see benchmarks/README.md).
 """
 
@@ -16,8 +16,9 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
+DEMO_WINDOW = dict(width=2000, bin_size=50)
 DEMO_MODEL = dict(d_model=32, n_layers=2, use_sequence=False, n_strata=2)
-DEMO_FIT = dict(max_steps=600, batch_size=32, lr=2e-3, warmup_steps=50)
+DEMO_FIT = dict(max_steps=500, batch_size=16, lr=2e-3, warmup_steps=50)
 
 
 def run_demo(out: str | Path = "prismtools_demo", *, quick: bool = False, seed: int = 0) -> pd.DataFrame:
@@ -26,11 +27,14 @@ def run_demo(out: str | Path = "prismtools_demo", *, quick: bool = False, seed: 
 
     matplotlib.use("agg")
     from . import datasets, pl, tl
+    from ._settings import settings
+
+    settings.progress = False
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    adata = datasets.k562(width=2000, bin_size=20)
+    adata = datasets.k562(**DEMO_WINDOW)
     print(f"[demo] data: {adata.n_obs} K562 genes (chr16, chr22), tracks "
           f"{list(adata.uns['prism']['tracks']['name'])}, split {adata.obs['split'].value_counts().to_dict()}")
     fit = dict(DEMO_FIT)

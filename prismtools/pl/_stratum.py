@@ -58,7 +58,7 @@ def stratum_effects(
     spred = np.asarray(adata.obsm[f"{key}_stratum_pred"])[rows]
     pred = adata.obs[f"{key}_pred"].to_numpy()[rows]
     n = gates.shape[1]
-    labels = [f"stratum {k + 1}" for k in range(n)]
+    labels = [str(x) for x in tab.index] if len(tab) == n else [f"stratum_{k}" for k in range(n)]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 1.2, 1.2]})
     axes[0].boxplot([gates[:, k] for k in range(n)], tick_labels=labels, showfliers=False)
     axes[0].set_ylabel("mean gate per gene")

@@ -28,6 +28,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     ``"auto"`` first defers to ``pt.settings.device`` when that names a device. Asking for an accelerator
     that is not available is a :class:`RuntimeError` (never a silent fallback to the CPU).
     """
+    if settings.num_threads is not None and torch.get_num_threads() != int(settings.num_threads):
+        torch.set_num_threads(int(settings.num_threads))
     if device is None or str(device) == "auto":
         device = settings.device if str(settings.device) != "auto" else "auto"
     if str(device) == "auto":

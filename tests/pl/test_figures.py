@@ -20,7 +20,7 @@ def fitted_like():
     a.obsm["prism_stratum_pred"] = np.stack([a.obs["prism_pred"] - 0.1, a.obs["prism_pred"] + 0.2], axis=1)
     a.uns["prism"]["strata"] = pd.DataFrame(
         {"mean_gate": [0.4, 0.6], "corr_H3K27ac": [0.1, -0.2], "corr_DNase": [0.8, -0.7], "corr_track2": [0, 0]},
-        index=["stratum_1", "stratum_2"],
+        index=["stratum_0", "stratum_1"],
     )
     return a
 
@@ -29,8 +29,8 @@ def test_stratum_effects_draws_panels(fitted_like, tmp_path):
     axes = pt.pl.stratum_effects(fitted_like, key="prism", show=False, save=tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 1000
     assert len(axes) == 3
-    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["stratum 1", "stratum 2"]
-    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["stratum 1", "stratum 2", "do (adjusted)"]
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["stratum_0", "stratum_1"]
+    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["stratum_0", "stratum_1", "do (adjusted)"]
     assert [t.get_text() for t in axes[2].get_xticklabels()] == ["H3K27ac", "DNase", "track2"]
     img = axes[2].get_images()[0].get_array()
     assert img.shape == (2, 3) and img[0, 1] == pytest.approx(0.8)
