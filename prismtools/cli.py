@@ -5,19 +5,29 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from contextlib import contextmanager
 
 logger = logging.getLogger(__name__)
 
 
-def _setup_logging(verbose: int) -> None:
+@contextmanager
+def _cli_logging(verbose: int):
+    """Log to stderr while a command runs; restore the ``prismtools`` logger afterwards (main() may be called
+    in-process, e.g. from tests or notebooks)."""
     from ._settings import settings
 
-    settings.verbosity = min(3, 2 + verbose)
+    log = logging.getLogger("prismtools")
+    old = (settings.verbosity, log.propagate)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("prismtools")
-    root.addHandler(handler)
-    root.propagate = False
+    settings.verbosity = min(3, 2 + verbose)
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        settings.verbosity, log.propagate = old
 
 
 def _cmd_build(args) -> int:
@@ -75,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--quick", action="store_true", help="a much shorter run (for tests)")
     d.set_defaults(func=_cmd_demo)
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
-    try:
-        return int(args.func(args) or 0)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
-        print(f"prismtools {args.command}: error: {err}", file=sys.stderr)
-        return 1
+    with _cli_logging(args.verbose):
+        try:
+            return int(args.func(args) or 0)
+        except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
+            print(f"prismtools {args.command}: error: {err}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ Parameter count at the reference size (``d_model`` 128, ``expand`` 2 so ``d_inne
 
 from __future__ import annotations
 
-import logging
 import math
 
 import torch
@@ -35,8 +34,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .scan import selective_scan
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["MambaDirection", "BiMambaMixer", "BiMambaBlock", "BiMambaBackbone"]
 

@@ -127,6 +127,7 @@ class PrismNet(nn.Module):
             nn.ReLU(),
             nn.Linear(d_model, 1),
         )
+        logger.debug("PrismNet %s: %d parameters", self.config, sum(p.numel() for p in self.parameters()))
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> PrismNet:

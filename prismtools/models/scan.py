@@ -35,12 +35,10 @@ inside the scan; the output has the dtype of ``x``.
 
 from __future__ import annotations
 
-import logging
 from typing import Literal
 
 import torch
-
-logger = logging.getLogger(__name__)
+from torch.autograd.function import once_differentiable
 
 __all__ = [
     "selective_scan",
@@ -53,7 +51,7 @@ __all__ = [
 ScanImpl = Literal["auto", "loop", "chunked", "ref"]
 
 #: Default number of positions per block of the loop scan (states of one block are held at a time).
-LOOP_BLOCK = 64
+LOOP_BLOCK = 32
 #: Default chunk size (positions) of the chunked scan.
 CHUNK_SIZE = 32
 #: Default upper bound on the elements of one block of states in the chunked scan (~256 MB in float32).
@@ -261,6 +259,7 @@ class _SelectiveScanFn(torch.autograd.Function):
         return y.to(out_dtype)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dy):  # noqa: D102
         x, dt, A, B, C, D, h_saved = ctx.saved_tensors
         engine, block, chunk_size = ctx.cfg

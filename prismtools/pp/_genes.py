@@ -63,6 +63,20 @@ def _read_bed(path: Path) -> pd.DataFrame:
     return gr.df
 
 
+def _chrom_key(name: str) -> tuple:
+    """Natural chromosome order: chr1 < chr2 < ... < chr22 < chrX < chrY < chrM < others (by name)."""
+    bare = name.removeprefix("chr")
+    if bare.isdigit():
+        return (0, int(bare), "")
+    return (1, {"X": 0, "Y": 1, "M": 2, "MT": 2}.get(bare, 3), bare)
+
+
+def _genomic_order(obs: pd.DataFrame) -> np.ndarray:
+    keys = obs["chrom"].map(lambda c: _chrom_key(str(c)))
+    rank = {k: i for i, k in enumerate(sorted(set(keys)))}
+    return np.lexsort((obs.index.to_numpy(dtype=str), obs["tss"].to_numpy(), keys.map(rank).to_numpy()))
+
+
 def _pick(df: pd.DataFrame, cols: Sequence[str]) -> str | None:
     return next((c for c in cols if c in df.columns), None)
 
@@ -93,7 +107,8 @@ def read_genes(
     ``strand``, ``tss`` and ``gene_name`` (plus ``gene_type`` when known). ``tss`` is the 0-based coordinate of
     the first transcribed base: ``start`` on ``+``, ``end - 1`` on ``-``; a ``tss`` column in a DataFrame source is
     used as given. Duplicated gene ids keep the first record (counted and logged); genes without a strand are
-    dropped (counted and logged).
+    dropped (counted and logged). Genes are returned in genomic order (natural chromosome order, then TSS), which
+    keeps nearby genes in the same chunk when tracks are extracted.
     """
     df, label = _read_source(source)
     rename = {"chrom": "Chromosome", "chr": "Chromosome", "start": "Start", "end": "End", "strand": "Strand",
@@ -153,6 +168,7 @@ def read_genes(
     if obs.empty:
         raise ValueError(f"{label}: no genes left after filtering (gene_types={gene_types}, chromosomes={chromosomes}).")
     obs = obs[["chrom", "start", "end", "strand", "tss", "gene_name"] + [c for c in obs.columns if c == "gene_type"]]
+    obs = obs.iloc[_genomic_order(obs)]
     obs["strand"] = pd.Categorical(obs["strand"], categories=["+", "-"])
     adata = AnnData(obs=obs, var=pd.DataFrame(index=pd.Index([], name="sample")))
     adata.uns["prism"] = {"source_genes": label}

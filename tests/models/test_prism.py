@@ -111,3 +111,28 @@ def test_tiny_model_overfits() -> None:
         opt.step()
         history.append(parts["huber"].item())
     assert history[-1] < history[0] / 10, history[::10]
+
+
+def test_scan_implementations_agree_in_model() -> None:
+    torch.manual_seed(0)
+    model = PrismNet(n_tracks=3, n_covariates=2, **TINY).double()
+    seq, tracks, cov, _ = _batch(length=37, dtype=torch.float64)
+    outs = {}
+    for impl in ("loop", "chunked", "ref"):
+        model.scan = impl
+        assert model.config["scan"] == impl
+        outs[impl] = model(seq, tracks, cov)
+    for impl in ("chunked", "ref"):
+        for key in ("pred", "pred_do", "stratum_pred", "embedding"):
+            torch.testing.assert_close(outs[impl][key], outs["loop"][key], rtol=1e-10, atol=1e-12)
+
+
+def test_bf16_autocast_runs() -> None:
+    torch.manual_seed(0)
+    model = PrismNet(n_tracks=3, n_covariates=2, **TINY)
+    seq, tracks, cov, y = _batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, _ = prism_loss(model(seq, tracks, cov), y)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -72,7 +72,7 @@ def test_add_expression_headerless_file(genes, tmp_path):
     p = tmp_path / "tpm.txt"
     p.write_text("G1\t3.0\nG2\t0.5\nG9\t1\n")
     pt.pp.add_expression(genes, p, sample="K562")
-    assert genes.X[0, 0] == pytest.approx(3.0)
+    assert genes.X[genes.obs_names.get_loc("G1"), 0] == pytest.approx(3.0)
     with pytest.raises(ValueError, match="transform"):
         pt.pp.add_expression(genes, p, sample="K562", transform="sqrt")
 
@@ -138,3 +138,10 @@ def test_real_expression_tpm_table(shared):
     pt.pp.add_expression(a, d / "K562.ENCFF934YBO.TPM.txt", sample="K562", transform="log1p")
     assert a.var.loc["K562", "n_measured"] > 400
     assert np.nanmax(a.X) > 5
+
+
+def test_read_genes_genomic_order():
+    df = pd.DataFrame({"chrom": ["chrX", "chr10", "chr2", "chr2", "chr1"], "start": [5, 5, 50, 10, 7],
+                       "end": [60, 60, 90, 90, 70], "strand": ["+", "+", "-", "+", "+"], "gene_id": list("abcde")})
+    a = pt.pp.read_genes(df)
+    assert list(a.obs_names) == ["e", "d", "c", "b", "a"]  # chr1, chr2 (by TSS), chr10, chrX
