@@ -30,6 +30,8 @@ def run_demo(out: str | Path = "prismtools_demo", *, quick: bool = False, seed: 
     from ._settings import settings
 
     settings.progress = False
+    if settings.num_threads is None:
+        settings.num_threads = 1  # small models: one thread is as fast and immune to oversubscribed cores
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
