@@ -184,8 +184,9 @@ def _compute_dtype(*tensors: torch.Tensor) -> torch.dtype:
 class _Workspace:
     """Per-call scratch buffers of one block of states, reused across blocks.
 
-    On CPU, allocating and freeing block-sized tensors for every block costs page faults on fresh
-    memory; reusing a few buffers avoids that. On CUDA (caching allocator) buffers are not reused.
+    Used by the loop engine: on CPU, allocating and freeing block-sized tensors for every block costs
+    page faults on fresh memory, and reusing a few buffers avoids that. The chunked engine (large, few
+    blocks; the GPU path with its caching allocator) allocates per block.
     """
 
     def __init__(self, reuse: bool, shape: tuple[int, ...], like: torch.Tensor) -> None:
