@@ -3,7 +3,7 @@
 Generative story (all parameters are arguments; everything follows from ``seed``)
 ---------------------------------------------------------------------------------
 For each chromosome, a **latent background chromatin state** ``C(x)`` is piecewise constant over domains of
-about ``domain_size`` bp (``C ~ N(0, 1)`` per domain, per biosample), like A/B compartments. Genes get random
+about ``domain_size`` bp (``C ~ N(0, 1)`` per domain, per biosample), like A/B compartments (defaults: 200 kb domains). Genes get random
 TSSs and strands. Then, per gene ``g`` with TSS ``t`` and state ``c_g = C(t)``:
 
 1. **Promoter sequence** (within +/- 1 kb of the TSS, read on the transcript strand): a TATA box ``TATAAA`` is
@@ -99,12 +99,12 @@ def simulate(
     confounding_test: float | None = None,
     noise: float = 0.2,
     motif_effect: float = 0.5,
-    foreground_effect: float = 0.6,
+    foreground_effect: float = 1.5,
     distal_effect: float = 0.3,
     distal_scale: float = 30_000,
     distal_per_gene: float = 3.0,
     dnase_promoter: float = 0.2,
-    domain_size: int = 500_000,
+    domain_size: int = 200_000,
     hic: bool = True,
     hic_resolution: int = 5000,
     hic_max_distance: int = 1_000_000,
