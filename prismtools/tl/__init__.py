@@ -1,18 +1,31 @@
-"""Tools: the Prism model (``Prism``), evaluation metrics and a ridge baseline.
+"""Tools: the Prism model (``Prism``), evaluation metrics, a ridge baseline and the paper's analyses.
 
-``evaluate`` and ``ridge_baseline`` need only NumPy/SciPy; ``Prism`` (and torch) is imported on first access.
+``evaluate``, ``ridge_baseline``, ``summarize_seeds`` and ``attribution_by_distance`` need only NumPy/SciPy;
+``length_sweep`` and ``signal_ablation`` import torch only when they train a model; ``Prism`` and ``attribute``
+(and torch) are imported on first access.
 """
 
 from __future__ import annotations
 
 import importlib
 
+from ._analyses import attribution_by_distance, length_sweep, signal_ablation, summarize_seeds
 from ._evaluate import evaluate
 from ._ridge import ridge_baseline
 
-_LAZY = {"Prism": "._prism", "CheckpointError": "._checkpoint"}
+_LAZY = {"Prism": "._prism", "CheckpointError": "._checkpoint", "attribute": "._attribution"}
 
-__all__ = ["Prism", "evaluate", "ridge_baseline", "CheckpointError"]
+__all__ = [
+    "Prism",
+    "evaluate",
+    "ridge_baseline",
+    "CheckpointError",
+    "length_sweep",
+    "signal_ablation",
+    "summarize_seeds",
+    "attribute",
+    "attribution_by_distance",
+]
 
 
 def __getattr__(name: str):

@@ -179,6 +179,7 @@ class Prism:
         self.precision_: str = "auto"
         self.is_trained_ = False
         self.fit_time_: dict = {}
+        self._track_means_cache: np.ndarray | None = None
 
     @property
     def sample(self) -> str:
@@ -276,12 +277,16 @@ class Prism:
         self.module.to(self.device_)
         return self.device_
 
-    def _infer(self, adata, batch_size, outputs, track_means=False) -> tuple[AnnData, dict[str, np.ndarray]]:
+    def _infer(
+        self, adata, batch_size, outputs, track_means=False, replace=None
+    ) -> tuple[AnnData, dict[str, np.ndarray]]:
         adata, track_idx = self._adata_for(adata)
         device = self._inference_device()
         # float32 if trained in float32, else the device's default (bf16 autocast on CUDA, float32 elsewhere)
         precision = resolve_precision("32" if self.precision_ == "32" else "auto", device)
         data = self._dataset(adata, track_idx)
+        if replace:
+            data = ReplacedTracks(data, replace)
         bs = int(batch_size or DEFAULT_EVAL_BATCH)
         if bs < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -436,7 +441,16 @@ class Prism:
 
     # ----------------------------------------------------------------------------------------- inference
 
-    def predict(self, adata: AnnData | None = None, *, key_added: str = "prism", batch_size: int | None = None) -> None:
+    def predict(
+        self,
+        adata: AnnData | None = None,
+        *,
+        key_added: str = "prism",
+        batch_size: int | None = None,
+        embedding: bool = False,
+        remove_tracks=None,
+        removal: str = "mean",
+    ) -> None:
         """Predict expression (plain path) for every gene, whatever its split.
 
         Parameters
@@ -445,16 +459,101 @@ class Prism:
             AnnData to predict on (default: the training AnnData). Its window, tracks (by name, role and kind)
             and covariates must match the model's, otherwise a :class:`ValueError` lists what differs.
         key_added
-            Prefix of the obs column written.
+            Prefix of the fields written.
         batch_size
             Genes per inference batch (default 32).
+        embedding
+            Also write the pooled gene embedding of the plain path (``meanpool(h_0)``).
+        remove_tracks
+            Input tracks (names or positions in :attr:`tracks`) to remove at test time, e.g. ``["DNase"]``;
+            the model itself is unchanged. ``None`` or ``[]``: predict from the inputs as they are.
+        removal
+            What a removed track is replaced by: ``"mean"`` (default), its per-position mean over the training
+            genes (:meth:`track_means`, the "average gene", which keeps the input in distribution), or
+            ``"zero"`` (the signal switched off).
 
         Returns
         -------
-        Nothing. Writes ``adata.obs[f"{key_added}_pred"]`` (float32).
+        Nothing. Writes ``adata.obs[f"{key_added}_pred"]`` (float32) and, with ``embedding=True``,
+        ``adata.obsm[f"X_{key_added}"]`` (float32, n_genes x d_model; e.g.
+        ``sc.pp.neighbors(adata, use_rep="X_prism")``).
         """
-        adata, out = self._infer(adata, batch_size, ("pred",))
+        replace = self._removal(remove_tracks, removal, adata)
+        outputs = ("pred", "embedding") if embedding else ("pred",)
+        adata, out = self._infer(adata, batch_size, outputs, replace=replace)
         adata.obs[f"{key_added}_pred"] = out["pred"].reshape(-1)
+        if embedding:
+            adata.obsm[f"X_{key_added}"] = out["embedding"].reshape(adata.n_obs, -1).astype(np.float32)
+
+    def _track_positions(self, tracks) -> list[int]:
+        """Positions in :attr:`tracks` (input order) of track names or positions."""
+        if tracks is None:
+            return []
+        if isinstance(tracks, (str, int, np.integer)):
+            tracks = [tracks]
+        names = self.tracks
+        out = []
+        for t in tracks:
+            if isinstance(t, (int, np.integer)):
+                if not 0 <= int(t) < len(names):
+                    raise IndexError(f"Track position {t} out of range; the model's tracks are {names}.")
+                out.append(int(t))
+            elif t in names:
+                out.append(names.index(t))
+            else:
+                raise KeyError(f"Track {t!r} is not an input of this model; its tracks are {names}.")
+        return sorted(set(out))
+
+    def _removal(self, remove_tracks, removal: str, adata: AnnData | None = None) -> dict[int, np.ndarray] | None:
+        """``{input position: replacement (n_bins,) float32}`` for :meth:`predict`'s ``remove_tracks``.
+
+        Means come from the training AnnData's ``train`` genes (or, for a model loaded without one, from
+        ``adata``'s ``train`` genes).
+        """
+        if removal not in ("mean", "zero"):
+            raise ValueError(f"removal must be 'mean' or 'zero', got {removal!r}.")
+        pos = self._track_positions(remove_tracks)
+        if not pos:
+            return None
+        n_bins = self.registry["window"]["width"] // self.registry["window"]["bin_size"]
+        if removal == "mean":
+            means = self.track_means(None if self.adata is not None else adata)
+        else:
+            means = np.zeros((len(self.tracks), n_bins), np.float32)
+        return {p: means[p] for p in pos}
+
+    def track_means(self, adata: AnnData | None = None, *, batch_size: int = 256) -> np.ndarray:
+        """Per-position mean of each input track over the training genes (NaN counted as 0, as the model sees it).
+
+        Parameters
+        ----------
+        adata
+            AnnData whose ``train`` genes are averaged (default: the training AnnData; the result is then cached).
+        batch_size
+            Genes read at a time (lazy arrays are streamed).
+
+        Returns
+        -------
+        float32 array (n_tracks, n_bins), tracks in :attr:`tracks` order.
+        """
+        cache = adata is None
+        if cache and getattr(self, "_track_means_cache", None) is not None:
+            return self._track_means_cache
+        adata, track_idx = self._adata_for(adata)
+        if not track_idx:
+            raise ValueError("This model has no input tracks.")
+        rows = np.flatnonzero(get_split(adata) == "train") if "split" in adata.obs else np.arange(adata.n_obs)
+        if len(rows) == 0:
+            raise ValueError("No 'train' genes in obs['split'] to average the tracks over.")
+        data = GeneBatches(adata, use_sequence=False, track_idx=track_idx, covariates=None)
+        total = None
+        for i in range(0, len(rows), int(batch_size)):
+            t = data[rows[i : i + int(batch_size)]]["tracks"].numpy().astype(np.float64).sum(axis=0)
+            total = t if total is None else total + t
+        out = (total / len(rows)).astype(np.float32)
+        if cache:
+            self._track_means_cache = out
+        return out
 
     def stratum_effects(
         self, adata: AnnData | None = None, *, key_added: str = "prism", batch_size: int | None = None
@@ -609,6 +708,35 @@ class Prism:
             obj._track_idx = match_adata(adata, reg)
             obj.adata = adata
         return obj
+
+
+class ReplacedTracks(torch.utils.data.Dataset):
+    """A :class:`GeneBatches` whose input tracks at some positions are replaced by fixed profiles.
+
+    ``replace`` maps a position along the batch's track axis to a ``(n_bins,)`` profile (or a scalar).
+    Everything else (laziness, chunk bounds, ...) is the wrapped dataset's.
+    """
+
+    def __init__(self, base: GeneBatches, replace: dict[int, np.ndarray]):
+        self.base = base
+        self.replace = {int(k): torch.as_tensor(np.asarray(v, np.float32)) for k, v in replace.items()}
+
+    def __getattr__(self, name):
+        if name == "base":  # not yet set (e.g. while unpickling)
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, idx) -> dict[str, torch.Tensor]:
+        out = self.base[idx]
+        if "tracks" in out:
+            t = out["tracks"].clone()
+            for k, v in self.replace.items():
+                t[:, k, :] = v
+            out["tracks"] = t
+        return out
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
