@@ -199,7 +199,10 @@ class GeneBatchSampler:
 
     @property
     def steps_per_epoch(self) -> int:
-        n_batches = -(-len(self.genes) // self.batch_size)
+        n = len(self.genes)
+        n_batches = -(-n // self.batch_size)
+        if n_batches > 1 and n % self.batch_size == 1:
+            n_batches -= 1  # a trailing 1-gene batch is merged into the one before (see epoch_batches)
         return -(-n_batches // self.world_size)
 
     def epoch_order(self, epoch: int) -> np.ndarray:
@@ -217,6 +220,11 @@ class GeneBatchSampler:
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         order = self.epoch_order(epoch)
         batches = [np.sort(order[i : i + self.batch_size]) for i in range(0, len(order), self.batch_size)]
+        if len(batches) > 1 and len(batches[-1]) == 1:
+            # BatchNorm in training mode cannot normalise one value per channel (a 1-gene batch on short windows):
+            # fold the last gene into the previous batch instead of dropping it
+            last = batches.pop()
+            batches[-1] = np.sort(np.concatenate([batches[-1], last]))
         if self.world_size > 1:
             need = self.steps_per_epoch * self.world_size
             batches = (batches * (need // len(batches) + 1))[:need]

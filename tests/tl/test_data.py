@@ -97,3 +97,23 @@ def test_resolve_device_and_precision(device):
     assert resolve_precision("bf16", torch.device("cpu")).autocast_dtype == torch.bfloat16
     with pytest.raises(ValueError, match="Unknown device"):
         resolve_device("tpu")
+
+
+def test_sampler_never_yields_a_one_gene_batch():
+    from prismtools.tl._data import GeneBatchSampler
+
+    s = GeneBatchSampler(np.arange(17), 8, seed=0)
+    batches = s.epoch_batches(0)
+    assert [len(b) for b in batches] == [8, 9] and s.steps_per_epoch == 2
+    assert sorted(np.concatenate(batches).tolist()) == list(range(17))  # nothing dropped
+
+
+def test_short_window_with_trailing_single_gene_trains():
+    import prismtools as pt
+
+    a = pt.datasets.toy(n_genes=40, width=16)
+    n_train = int((a.obs["split"] == "train").sum())
+    bs = n_train - 1  # leaves one gene for a second batch
+    m = pt.tl.Prism(a, sample="toy", d_model=8, n_layers=1, seed=0)
+    m.fit(max_steps=4, batch_size=bs, warmup_steps=1, progress=False)
+    assert len(m.history_) > 0
