@@ -76,7 +76,7 @@ def split_folds(
     gene_key: str | None = None,
     key_added: str = "split",
 ) -> None:
-    """Split from an EPInformer-style fold table (``ENSID, chrom, fold_1 .. fold_12, ...``).
+    """Split from an EPInformer-style fold table (columns ``ENSID``, ``chrom``, ``fold_1`` to ``fold_12``, ...).
 
     Parameters
     ----------
