@@ -200,10 +200,16 @@ def report(results_dir: Path, docs: Path) -> None:
                   + table(df, ["length"], ["MSE", "Pearson"]) + "\n\n![length curve](_static/validation/length_curve.png)\n")
     if 5 in parts:
         df = parts[5]
-        summ = df.groupby(["input", "dist_lo", "dist_hi"], sort=True)["fraction"].agg(["mean", "std"]).reset_index()
+        df = df[df["n_positions"] > 0]
+        summ = df.groupby(["input", "dist_lo", "dist_hi"], sort=True).agg(
+            fraction_mean=("fraction", "mean"), fraction_sd=("fraction", "std"), n_positions=("n_positions", "first"),
+            mean_abs_per_position=("mean_abs", "mean")).reset_index()
         md.append("### Which positions a 40 kb model uses (integrated gradients, test genes, concatenation model)\n\n"
-                  "Fraction of total |attribution| per distance bin from the TSS (bp), mean and SD over seeds:\n\n"
-                  + summ.to_markdown(index=False, floatfmt=".3f") + "\n")
+                  "Per distance bin from the TSS (bp): the fraction of total |attribution| (mean and SD over seeds), "
+                  "the number of 200 bp positions in the bin, and the mean |attribution| per position. Log-spaced "
+                  "bins hold more positions further out, so the per-position column is the one that says how "
+                  "proximal the model's use of the signals is.\n\n"
+                  + summ.to_markdown(index=False, floatfmt=".4f") + "\n")
     if 2 in parts:
         df = parts[2]
         pt.pl.signal_ablation(df, metric="MSE", save=fig_dir / "signal_ablation_sim.png", show=False)
@@ -222,6 +228,9 @@ def report(results_dir: Path, docs: Path) -> None:
         md.append("## 4. Real K562 data (bundled chr16 + chr22 genes)\n\n"
                   + table(models, ["model"], ["MSE", "Pearson"]) + "\n\nSignal ablation (concatenation model):\n\n"
                   + table(abl, ["setting", "tracks"], ["MSE", "Pearson"]) + "\n")
+    findings = results_dir / "findings.md"
+    if findings.exists():  # the written interpretation, kept beside the numbers it interprets
+        md.insert(1, findings.read_text())
     (docs / "validation.md").write_text("\n".join(md) + "\n" + VALIDATION_FOOTER)
 
 
