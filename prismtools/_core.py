@@ -36,6 +36,24 @@ KINDS = ("bigwig", "hic", "table")
 BASES = "ACGTN"
 
 
+def uns_safe(x):
+    """A copy that ``anndata`` can write to ``uns`` and JSON can hold (NaN -> None, tuples -> lists, numpy
+    scalars -> Python, other objects -> ``str``)."""
+    import math
+
+    if isinstance(x, dict):
+        return {str(k): uns_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [uns_safe(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    return str(x)
+
+
 def prism_uns(adata: AnnData) -> dict:
     """Return (creating if needed) ``adata.uns["prism"]``."""
     return adata.uns.setdefault(UNS_KEY, {})

@@ -19,7 +19,16 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from .._core import COVARIATES_KEY, SEQUENCE_KEY, TRACKS_KEY, UNS_KEY, get_window, resolve_tracks, track_table
+from .._core import (
+    COVARIATES_KEY,
+    SEQUENCE_KEY,
+    TRACKS_KEY,
+    UNS_KEY,
+    get_window,
+    resolve_tracks,
+    track_table,
+    uns_safe,
+)
 from ._evaluate import METRICS, evaluate
 
 logger = logging.getLogger(__name__)
@@ -32,19 +41,7 @@ _RESERVED = ("sample", "seed")
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _clean(x):
-    """A copy that ``anndata`` can write to ``uns`` (NaN -> None, tuples -> lists, numpy scalars -> Python)."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if x is None or isinstance(x, (bool, int, float, str)):
-        return x
-    return str(x)
+_clean = uns_safe
 
 
 def _seeds(seeds) -> list[int]:

@@ -8,6 +8,8 @@ import os
 import warnings
 
 import numpy as np
+
+from .._core import uns_safe
 import pandas as pd
 import torch
 from anndata import AnnData
@@ -53,17 +55,7 @@ def _build_net(config: dict, seed: int) -> torch.nn.Module:
         return models.PrismNet(**config)
 
 
-def _clean(x):
-    """JSON-safe copy (NaN -> None, numpy scalars -> Python)."""
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+_clean = uns_safe
 
 
 class Prism:
