@@ -238,7 +238,7 @@ VALIDATION_HEADER = """# Validation of the paper's claims (simulator and real K5
 
 Produced by `python benchmarks/validate_claims.py --seeds 0 1 2 --out benchmarks/results/validation` and then
 `python benchmarks/validate_claims.py --report benchmarks/results/validation`, on a shared 2-core CPU. Means and
-standard deviations are over 3 seeds (the ridge baseline is deterministic: one row). These are **small CPU
+standard deviations are over seeds (each table's `n_seeds`; the ridge baseline is deterministic: one row). These are **small CPU
 models** (d_model 32, 2 layers, 400 steps, signals only: no DNA sequence, binned tracks), not the paper's GPU
 recipe, so they test the toolkit's behaviour and the simulator's planted structure, not the published numbers.
 Settings: `{settings}`.
