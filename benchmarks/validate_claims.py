@@ -127,6 +127,19 @@ def part5(work: Path, seeds, n_genes: int) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def part6(work: Path, seeds, n_genes: int) -> pd.DataFrame:
+    """Sequence-only baseline on the simulator (central 256 bp of DNA: the TATA box at -30 and nearby motifs)."""
+    rows = []
+    for shift in (False, True):
+        sim_root = work / f"sim_seq_shift{int(shift)}"
+        a = build_sim(sim_root, shift=shift, seed=100, width=256, bin_size=1, n_genes=n_genes)
+        pt.pp.add_sequence(a, Path(sim_root) / "genome.fa", reverse_complement_minus=False)
+        for seed in seeds:
+            ev, _ = fit_eval(a, seed=seed, key="m", sample="SIM", **{"alpha": 0.0, "tracks": [], "use_sequence": True})
+            rows.append(ev.iloc[0].to_dict() | {"model": "Sequence only (256 bp)", "shift": shift, "seed": seed})
+    return pd.DataFrame(rows)
+
+
 def summarise(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     metrics = [m for m in ("MSE", "Pearson", "gate_vs_state_r", "fraction") if m in df]
     g = df.groupby(by, sort=False)[metrics]
@@ -158,7 +171,8 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     results, t0 = {}, time.perf_counter()
     parts = ((3, part3, ["shift", "model"]), (1, part1, ["length"]), (2, part2, ["setting", "tracks"]),
-             (4, part4, ["setting", "model"]), (5, part5, ["input", "bin"]))
+             (4, part4, ["setting", "model"]), (5, part5, ["input", "bin"]),
+             (6, part6, ["shift", "model"]))
     for part, fn, by in parts:
         if part not in args.parts:
             continue
@@ -185,7 +199,7 @@ def report(results_dir: Path, docs: Path) -> None:
     matplotlib.use("agg")
     fig_dir = docs / "_static" / "validation"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    parts = {p: pd.read_csv(results_dir / f"part{p}.csv") for p in (1, 2, 3, 4, 5) if (results_dir / f"part{p}.csv").exists()}
+    parts = {p: pd.read_csv(results_dir / f"part{p}.csv") for p in (1, 2, 3, 4, 5, 6) if (results_dir / f"part{p}.csv").exists()}
     meta = json.loads((results_dir / "results.json").read_text()) if (results_dir / "results.json").exists() else {}
     md = [VALIDATION_HEADER.format(settings=json.dumps(meta.get("settings", {}), default=str))]
 
@@ -217,7 +231,7 @@ def report(results_dir: Path, docs: Path) -> None:
                   + table(df, ["setting", "tracks"], ["MSE", "Pearson"])
                   + "\n\n![signal ablation](_static/validation/signal_ablation_sim.png)\n")
     if 3 in parts:
-        df = parts[3]
+        df = parts[3] if 6 not in parts else pd.concat([parts[3], parts[6]], ignore_index=True)
         metrics = ["MSE", "Pearson"] + (["gate_vs_state_r"] if "gate_vs_state_r" in df else [])
         md.append("## 3. Prism vs baselines, with and without a confounding shift (simulator)\n\n"
                   + table(df, ["shift", "model"], metrics) + "\n")
