@@ -11,7 +11,7 @@ import numpy as np
 from anndata import AnnData
 
 from .._core import KINDS, ROLES, get_window
-from ._build import append_track, bin_rows, run_rows
+from ._build import append_track, finish_rows, run_rows
 from ._chroms import gene_chroms
 from ._window import minus_strand, window_starts
 
@@ -64,13 +64,7 @@ class _BigWigBlock:
                     i = j
         finally:
             bw.close()
-        out = bin_rows(vals, self.bin_size, self.stat).astype(np.float32, copy=False)
-        flip = self.flip[lo:hi]
-        if flip.any():
-            out[flip] = out[flip, ::-1]
-        if self.nan is not None:
-            np.nan_to_num(out, copy=False, nan=self.nan)
-        return out
+        return finish_rows(vals, bin_size=self.bin_size, stat=self.stat, flip=self.flip[lo:hi], nan=self.nan)
 
 
 def open_bigwig(path: str | os.PathLike):

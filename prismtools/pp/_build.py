@@ -168,5 +168,15 @@ def bin_rows(values: np.ndarray, bin_size: int, stat: str) -> np.ndarray:
     return out
 
 
+def finish_rows(values: np.ndarray, *, bin_size: int, stat: str, flip: np.ndarray | None, nan: float | None) -> np.ndarray:
+    """The common end of every track block: bin, reverse minus-strand rows (``flip``), fill NaN (``nan``)."""
+    out = bin_rows(values, bin_size, stat).astype(np.float32, copy=False)
+    if flip is not None and flip.any():
+        out[flip] = out[flip, ::-1]
+    if nan is not None:
+        np.nan_to_num(out, copy=False, nan=nan)
+    return out
+
+
 def track_row_shape(adata: AnnData) -> tuple[int]:
     return (get_window(adata)["n_bins"],)

@@ -12,12 +12,21 @@ from anndata import AnnData
 
 from .._core import get_window
 from ._bigwig import _check_role
-from ._build import append_track, bin_rows, run_rows
+from ._build import append_track, finish_rows, run_rows
 from ._chroms import gene_chroms
 from ._window import minus_strand, window_starts
 
 logger = logging.getLogger(__name__)
 HIC_TRANSFORMS = (None, "log10p1", "log1p")
+
+
+def transform_contacts(vals: np.ndarray, transform: str | None) -> np.ndarray:
+    """Apply a Hi-C contact transform (one of ``HIC_TRANSFORMS``)."""
+    if transform == "log10p1":
+        return np.log10(vals + 1.0)
+    if transform == "log1p":
+        return np.log1p(vals)
+    return vals
 
 
 def resolve_cooler_uri(uri: str | os.PathLike, resolution: int | None) -> str:
@@ -111,17 +120,8 @@ class _CoolerBlock:
                 for k in range(i, j):
                     vals[rows[k], cs[k] - s[k] : ce[k] - s[k]] = rect[tb[k] - r0, np.arange(cs[k], ce[k]) // res - c0]
                 i = j
-        if self.transform == "log10p1":
-            vals = np.log10(vals + 1.0)
-        elif self.transform == "log1p":
-            vals = np.log1p(vals)
-        out = bin_rows(vals, self.bin_size, "mean").astype(np.float32, copy=False)
-        flip = self.flip[lo:hi]
-        if flip.any():
-            out[flip] = out[flip, ::-1]
-        if self.nan is not None:
-            np.nan_to_num(out, copy=False, nan=self.nan)
-        return out
+        return finish_rows(transform_contacts(vals, self.transform), bin_size=self.bin_size, stat="mean",
+                           flip=self.flip[lo:hi], nan=self.nan)
 
 
 def add_hic(

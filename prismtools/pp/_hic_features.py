@@ -21,13 +21,13 @@ from anndata import AnnData
 
 from .._core import get_window
 from ._bigwig import _check_role
-from ._build import append_track, bin_rows, run_rows
+from ._build import append_track, finish_rows, run_rows
 from ._chroms import gene_chroms
+from ._hic import HIC_TRANSFORMS, transform_contacts
 from ._window import minus_strand, window_starts
 
 logger = logging.getLogger(__name__)
 
-HIC_TRANSFORMS = (None, "log10p1", "log1p")
 #: file name of one chromosome's profiles in a Seq2Exp ``HiC/{cell}/`` directory
 PROFILE_FILE = "hic_feat_{chrom}.h5"
 #: dataset name of one gene's profile inside that file
@@ -37,23 +37,6 @@ HICSTRAW_HINT = (
     "`pip install hic-straw`; it compiles against libcurl, so install the libcurl development headers first, e.g. "
     "`apt-get install libcurl4-openssl-dev`). Alternatively convert the .hic to .mcool (hic2cool) and pass that."
 )
-
-
-def _transform(vals: np.ndarray, transform: str | None) -> np.ndarray:
-    if transform == "log10p1":
-        return np.log10(vals + 1.0)
-    if transform == "log1p":
-        return np.log1p(vals)
-    return vals
-
-
-def _finish(vals: np.ndarray, bin_size: int, flip: np.ndarray, nan: float | None) -> np.ndarray:
-    out = bin_rows(vals, bin_size, "mean").astype(np.float32, copy=False)
-    if flip.any():
-        out[flip] = out[flip, ::-1]
-    if nan is not None:
-        np.nan_to_num(out, copy=False, nan=nan)
-    return out
 
 
 def _check_common(role: str, transform: str | None) -> None:
@@ -140,7 +123,8 @@ class _H5ProfileBlock:
         finally:
             for f in files.values():
                 f.close()
-        return _finish(_transform(vals, self.transform), self.bin_size, self.flip[lo:hi], self.nan)
+        return finish_rows(transform_contacts(vals, self.transform), bin_size=self.bin_size, stat="mean",
+                           flip=self.flip[lo:hi], nan=self.nan)
 
 
 def add_hic_profiles(
@@ -299,7 +283,8 @@ class _JuicerBlock:
                     pos_bins = np.arange(cs[k], ce[k]) // res - c0
                     vals[rows[k], cs[k] - s[k] : ce[k] - s[k]] = m[tb[k] - r0, pos_bins]
                 i = j
-        return _finish(_transform(vals, self.transform), self.bin_size, self.flip[lo:hi], self.nan)
+        return finish_rows(transform_contacts(vals, self.transform), bin_size=self.bin_size, stat="mean",
+                           flip=self.flip[lo:hi], nan=self.nan)
 
 
 def add_juicer_hic(

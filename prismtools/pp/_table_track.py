@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from .._core import get_window
 from ._bigwig import _check_role
-from ._build import append_track, bin_rows, run_rows
+from ._build import append_track, finish_rows, run_rows
 from ._tables import align_to_genes, read_table
 from ._window import window_starts
 
@@ -34,10 +34,7 @@ class _PaintBlock:
         inside = np.abs(pos - self.tss[lo:hi, None]) < self.extent
         inside |= pos - self.tss[lo:hi, None] == -self.extent
         out = np.where(inside, self.values[lo:hi, None], 0.0).astype(np.float32)
-        out = bin_rows(out, self.bin_size, "mean").astype(np.float32, copy=False)
-        if self.nan is not None:
-            np.nan_to_num(out, copy=False, nan=self.nan)
-        return out
+        return finish_rows(out, bin_size=self.bin_size, stat="mean", flip=None, nan=self.nan)
 
 
 def add_table_track(
