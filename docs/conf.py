@@ -1,9 +1,21 @@
 """Sphinx configuration for the prismtools documentation.
 
-Build (no network needed; notebooks are not executed, the test suite runs them):
+Build (no network needed):
 
     pip install -e ".[docs]"
-    python -m sphinx -W --keep-going -b html docs docs/_build/html
+    python -m sphinx -W --keep-going -b html docs docs/_build/html      # or: nox -s docs
+
+The tutorials are rendered from the committed, executed notebooks (``tutorials/NN_name.ipynb``, refreshed from
+their sources with ``nox -s tutorials``), so Sphinx does not execute them (``nb_execution_mode = "off"``); the
+test suite executes every tutorial from its source.
+
+Links to other projects (intersphinx): anndata, scanpy, xarray, numpy, pandas and torch. The build must work
+offline, so it reads small inventories shipped in ``docs/_inv/`` (written by ``python docs/_ext/inventories.py``,
+which lists the objects these docs refer to and checks each against the installed package). They point at
+the projects' public documentation, so the links are the real ones. With ``PRISMTOOLS_DOCS_INTERSPHINX=online``
+the build first fetches each project's full ``objects.inv`` from the web and falls back to the shipped one.
+A reference into one of these projects that resolves nowhere is an error (``-W``): add the object to
+``docs/_ext/inventories.py`` and rerun it.
 """
 
 from __future__ import annotations
@@ -28,16 +40,19 @@ api_page.write()
 
 
 def _copy_tutorials() -> None:
-    """Copy ../tutorials/*.ipynb to docs/tutorials/ (git-ignored) so they sit inside the Sphinx tree.
+    """Copy ../tutorials/*.ipynb (committed executed) to docs/tutorials/ (git-ignored), inside the Sphinx tree.
 
     A copy rather than a symlink: relative links in the notebooks (``../method.md``) then resolve in the docs.
-    Only changed files are rewritten, so incremental builds stay incremental.
+    Only changed files are rewritten, so incremental builds stay incremental. A tutorial source with no
+    notebook yet (added, not yet refreshed with ``nox -s tutorials``) is rendered from its source without
+    outputs, so the docs still build; the test suite fails on the missing notebook.
     """
     import shutil
 
     src, dst = HERE.parent / "tutorials", HERE / "tutorials"
     dst.mkdir(exist_ok=True)
-    wanted = {nb.name for nb in src.glob("*.ipynb")}
+    sources = sorted(src.glob("[0-9][0-9]_*.py"))
+    wanted = {nb.name for nb in src.glob("*.ipynb")} | {s.with_suffix(".ipynb").name for s in sources}
     for stale in dst.glob("*.ipynb"):
         if stale.name not in wanted:
             stale.unlink()
@@ -45,6 +60,14 @@ def _copy_tutorials() -> None:
         target = dst / nb.name
         if not target.exists() or target.read_bytes() != nb.read_bytes():
             shutil.copyfile(nb, target)
+    for source in sources:
+        if not source.with_suffix(".ipynb").exists():
+            import jupytext
+
+            text = jupytext.writes(jupytext.read(source), fmt="ipynb")
+            target = dst / source.with_suffix(".ipynb").name
+            if not target.exists() or target.read_text() != text:
+                target.write_text(text)
 
 
 _copy_tutorials()
@@ -62,6 +85,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx.ext.intersphinx",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}  # .rst first: autosummary stubs are rst
 master_doc = "index"
@@ -76,8 +100,17 @@ exclude_patterns = [
     "tutorials/README.md",
     "tutorials/.ipynb_checkpoints",
 ]
-# No intersphinx: the docs build offline (cross-references to other projects stay plain text).
 nitpicky = False
+
+# -- intersphinx (offline by default, see the module docstring) ----------------------------------------------
+import inventories  # docs/_ext
+
+_ONLINE = os.environ.get("PRISMTOOLS_DOCS_INTERSPHINX", "offline").lower() == "online"
+intersphinx_mapping = {
+    name: (url, (None, f"_inv/{name}.inv") if _ONLINE else f"_inv/{name}.inv")
+    for name, url in inventories.PROJECTS.items()
+}
+intersphinx_timeout = 10
 
 # -- autodoc / autosummary / napoleon -----------------------------------------------------------------------
 autosummary_generate = True
@@ -120,7 +153,7 @@ suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]
 # index.md's toctree lists the pages this docs tree was written with. A top-level page added later (e.g. a
 # benchmark or validation report) would otherwise break the -W build ("document isn't included in any
 # toctree"), so any other docs/*.md page is appended to the navigation under "More".
-_LISTED = {"index", "method", "data_model", "tutorials", "api"}
+_LISTED = {"index", "method", "data_model", "tutorials", "scanpy_users", "api"}
 
 
 def _extra_pages() -> list[str]:
@@ -138,6 +171,25 @@ def _reread_index(app, env, added, changed, removed):
     return ["index"] if added or removed else []
 
 
+def _unresolved_external(app, env, node, contnode):
+    """A Python reference into one of the intersphinx projects that intersphinx cannot resolve is an error
+    (otherwise a missing inventory entry would silently leave a plain-text name)."""
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or target.split(".")[0] not in inventories.MODULES:
+        return None
+    from sphinx.ext.intersphinx import missing_reference
+
+    resolved = missing_reference(app, env, node, contnode)  # whatever order the handlers run in
+    if resolved is None:
+        from sphinx.util import logging as sphinx_logging
+
+        sphinx_logging.getLogger(__name__).warning(
+            "unresolved reference to %s (%s): add it to docs/_ext/inventories.py and run that script",
+            target, node.get("reftype"), location=node)
+    return resolved
+
+
 def setup(app):
+    app.connect("missing-reference", _unresolved_external, priority=900)
     app.connect("source-read", _add_extra_pages)
     app.connect("env-get-outdated", _reread_index)

@@ -277,6 +277,20 @@ def test_api_page_lists_every_public_name():
     assert not extra, f"docs/api.md lists names that are not public: {extra}"
 
 
+def test_intersphinx_inventories_are_up_to_date():
+    """docs/_inv/*.inv are what docs/_ext/inventories.py writes; every listed object exists in its package."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        inventories = importlib.import_module("inventories")
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    for project in inventories.PROJECTS:
+        path = DOCS / "_inv" / f"{project}.inv"
+        assert path.read_bytes() == inventories.render(project), f"{path} is stale: run python docs/_ext/inventories.py"
+    conf = (DOCS / "conf.py").read_text()
+    assert "sphinx.ext.intersphinx" in conf and "PRISMTOOLS_DOCS_INTERSPHINX" in conf
+
+
 def test_api_page_is_up_to_date():
     sys.path.insert(0, str(DOCS / "_ext"))
     try:
@@ -301,9 +315,22 @@ def test_docs_build_without_warnings(tmp_path):
     res = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert res.returncode == 0, f"sphinx -W failed:\n{res.stderr[-6000:]}"
     print(f"docs built in {time.perf_counter() - t0:.0f} s")
-    for page in ("index", "method", "data_model", "api", "tutorials/01_build_dataset", "tutorials/02_fit_prism",
-                 "tutorials/03_analyses"):
+    pages = ["index", "method", "data_model", "scanpy_users", "api"] + [f"tutorials/{s.stem}" for s in SOURCES]
+    for page in pages:
         assert (out / f"{page}.html").is_file(), page
+    # the executed notebooks are rendered with their outputs (figures and tables), not re-executed
+    for source in SOURCES:
+        if runner.notebook_path(source).is_file() and not runner.stale(source):
+            html = (out / "tutorials" / f"{source.stem}.html").read_text()
+            assert "<img" in html and "cell_output" in html, f"{source.stem}: no rendered outputs"
+    # intersphinx links resolve offline (docs/_inv) to the projects' public pages
+    links = {
+        "generated/prismtools.get_tracks.html": "https://docs.xarray.dev/en/stable/generated/xarray.DataArray.html",
+        "generated/prismtools.pp.read_genes.html": "https://anndata.readthedocs.io/en/stable/generated/anndata.AnnData.html",
+        "scanpy_users.html": "https://scanpy.readthedocs.io/en/stable/generated/scanpy.get.aggregate.html",
+    }
+    for page, link in links.items():
+        assert f'href="{link}' in (out / page).read_text(), f"{page}: no link to {link}"
     for module in PUBLIC_MODULES:
         for name in importlib.import_module(module).__all__:
             assert (out / "generated" / f"{module}.{name}.html").is_file(), f"no API page for {module}.{name}"
