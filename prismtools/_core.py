@@ -160,6 +160,17 @@ def get_tracks(adata: AnnData, sample: str | None = None, *, tracks=None) -> xr.
     DataArray with coordinates ``gene`` (obs names), ``track`` (track names, plus ``sample``/``role``/``kind``
     as non-index coordinates) and ``position`` (bp offset of each bin from the TSS). Lazy (dask-backed)
     when the AnnData was opened with :func:`prismtools.io.read`.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=8, width=32)
+    >>> x = pt.get_tracks(adata, "toy")
+    >>> x.dims
+    ('gene', 'track', 'position')
+    >>> x.sizes["track"], x.coords["role"].values.tolist()
+    (3, ['foreground', 'background', 'background'])
+    >>> profile = x.mean("gene")  # mean signal of each track around the TSS
     """
     import xarray as xr
 

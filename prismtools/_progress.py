@@ -39,8 +39,8 @@ def progress_bar(iterable=None, *, total: int | None = None, desc: str | None = 
     >>> with progress_bar(total=3, desc="chunks", disable=True) as bar:
     ...     for _ in range(3):
     ...         _ = bar.update(1)
-    >>> bar.n
-    3
+    >>> bar.disable
+    True
     """
     if disable is None:
         disable = not settings.progress

@@ -267,6 +267,15 @@ def read_geneexp(
         in the fold table (with counts), or a table lacks a required column.
     ImportError
         ``hic`` is a ``.hic`` file and ``hic-straw`` is not installed.
+
+    Examples
+    --------
+    The benchmark is a download (see above), so this example does not run here:
+
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.read_geneexp("GeneExp", cell="K562", store="k562_geneexp.zarr")  # doctest: +SKIP
+    >>> adata.var_names.tolist()  # doctest: +SKIP
+    ['K562']
     """
     from .. import io, pp
     from ..pp._hic_features import add_hic_profiles, add_juicer_hic, check_profile_files, profile_file_pattern

@@ -16,7 +16,14 @@ _COOL = "K562_hg38_chr22_5kb.cool"
 
 
 def data_path(name: str) -> str:
-    """Path of a bundled data file (see ``prismtools/datasets/data/README.md`` for sources and licences)."""
+    """Path of a bundled data file (see ``prismtools/datasets/data/README.md`` for sources and licences).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> pt.datasets.data_path("README.md")  # doctest: +ELLIPSIS
+    '.../prismtools/datasets/data/README.md'
+    """
     return str(files("prismtools.datasets") / "data" / name)
 
 
@@ -50,6 +57,15 @@ def k562(*, width: int = 2000, bin_size: int = 1, hic: bool = True) -> AnnData:
     Returns
     -------
     AnnData (1,516 genes x 1 sample).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.k562(width=2000, bin_size=100, hic=False)
+    >>> adata.n_obs, adata.var_names.tolist(), adata.obsm["tracks"].shape
+    (1516, ['K562'], (1516, 2, 20))
+    >>> adata.obs["split"].value_counts().to_dict()
+    {'train': 1060, 'test': 304, 'valid': 152}
     """
     from .. import pp
 

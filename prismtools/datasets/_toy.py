@@ -37,6 +37,13 @@ def toy(
     -------
     AnnData with ``X``, ``obs`` (gene coordinates and ``split``), ``obsm["sequence"]``,
     ``obsm["tracks"]``, ``obsm["covariates"]`` and ``uns["prism"]``.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=16, width=64)
+    >>> adata.shape, adata.obsm["tracks"].shape, adata.obsm["sequence"].shape
+    ((16, 1), (16, 3, 64), (16, 64))
     """
     if n_tracks < 2:
         raise ValueError("toy() needs n_tracks >= 2 (one foreground, one background).")

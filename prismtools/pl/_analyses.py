@@ -83,6 +83,19 @@ def length_curve(
     Returns
     -------
     The axes (when not shown).
+
+    Examples
+    --------
+    The results of :func:`prismtools.tl.length_sweep` (or ``adata`` holding them in ``uns["length_sweep"]``);
+    here a small table written by hand:
+
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> sweep = pd.DataFrame({"length": [1000, 2000, 5000] * 2, "seed": [0] * 3 + [1] * 3,
+    ...                       "split": "test", "Pearson": [0.61, 0.66, 0.58, 0.63, 0.65, 0.55]})
+    >>> ax = pt.pl.length_curve(sweep, metric="Pearson", show=False)
+    >>> ax.get_xlabel()
+    'window length'
     """
     df, split = _one_split(_results(df_or_adata, key), split)
     _metric(df, metric)
@@ -153,6 +166,21 @@ def signal_ablation(
     Returns
     -------
     The two axes (when not shown).
+
+    Examples
+    --------
+    The results of :func:`prismtools.tl.signal_ablation` (or ``adata`` holding them); here written by hand:
+
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> ablation = pd.DataFrame({
+    ...     "setting": ["trained_on"] * 3 + ["removed_at_test"] * 2,
+    ...     "tracks": ["H3K27ac", "DNase", "all", "H3K27ac", "DNase"],
+    ...     "role": ["foreground", "background", "all", "foreground", "background"],
+    ...     "seed": 0, "split": "test", "MSE": [0.42, 0.61, 0.38, 0.55, 0.47]})
+    >>> axes = pt.pl.signal_ablation(ablation, metric="MSE", show=False)
+    >>> [ax.get_title() for ax in axes]  # doctest: +ELLIPSIS
+    ['trained on', 'removed at test...']
     """
     df, split = _one_split(_results(df_or_adata, key), split)
     _metric(df, metric)
@@ -229,6 +257,15 @@ def attribution_profile(
     -------
     The list of axes, one per input (when not shown). Each holds one line: x = bp offset (bin centres for
     binned tracks), y = the mean over genes.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=48, width=64)
+    >>> model = pt.tl.Prism(adata, sample="toy", d_model=8, n_layers=1, use_sequence=False)
+    >>> model.fit(max_steps=3, batch_size=8, progress=False)  # a few steps: an illustration only
+    >>> pt.tl.attribute(model, adata, method="integrated_gradients", n_steps=4, key_added="attr")
+    >>> axes = pt.pl.attribution_profile(adata, key="attr", show=False)
     """
     avail = attribution_inputs(adata, key)
     if inputs is not None:
@@ -315,6 +352,12 @@ def tracks(
     Returns
     -------
     The list of axes (when not shown): [sequence strip], one per track, [attribution].
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=8, width=64)
+    >>> axes = pt.pl.tracks(adata, adata.obs_names[0], show=False)  # a gene by name or position
     """
     if TRACKS_KEY not in adata.obsm:
         raise KeyError("adata.obsm['tracks'] is missing.")

@@ -41,6 +41,15 @@ def predicted_vs_observed(
     Returns
     -------
     The axes (when not shown).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=48, width=64)
+    >>> model = pt.tl.Prism(adata, sample="toy", d_model=8, n_layers=1, use_sequence=False)
+    >>> model.fit(max_steps=3, batch_size=8, progress=False)  # a few steps: an illustration only
+    >>> model.predict(adata)  # obs["prism_pred"]
+    >>> ax = pt.pl.predicted_vs_observed(adata, pred_key="prism_pred", split=None, show=False)
     """
     if pred_key not in adata.obs:
         raise KeyError(f"obs[{pred_key!r}] is missing; run model.predict(adata) first.")
@@ -79,6 +88,14 @@ def training_history(
     Returns
     -------
     The axes (when not shown).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=48, width=64)
+    >>> model = pt.tl.Prism(adata, sample="toy", d_model=8, n_layers=1, use_sequence=False)
+    >>> model.fit(max_steps=3, batch_size=8, progress=False)  # a few steps: an illustration only
+    >>> ax = pt.pl.training_history(model, show=False)  # or a DataFrame such as model.history_
     """
     hist = model_or_history if isinstance(model_or_history, pd.DataFrame) else getattr(model_or_history, "history_", None)
     if hist is None or len(hist) == 0:

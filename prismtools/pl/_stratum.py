@@ -48,6 +48,17 @@ def stratum_effects(
     Returns
     -------
     The three axes (when not shown).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=48, width=64)
+    >>> model = pt.tl.Prism(adata, sample="toy", d_model=8, n_layers=1, use_sequence=False)
+    >>> model.fit(max_steps=3, batch_size=8, progress=False)  # a few steps: an illustration only
+    >>> model.stratum_effects(adata)  # obsm["prism_gates"], obs["prism_do_pred"], uns["prism"]["strata"]
+    >>> axes = pt.pl.stratum_effects(adata, show=False)
+    >>> len(axes)
+    3
     """
     tab = _strata_table(adata, key)
     for k in (f"{key}_gates", f"{key}_stratum_pred"):
