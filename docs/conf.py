@@ -171,25 +171,7 @@ def _reread_index(app, env, added, changed, removed):
     return ["index"] if added or removed else []
 
 
-def _unresolved_external(app, env, node, contnode):
-    """A Python reference into one of the intersphinx projects that intersphinx cannot resolve is an error
-    (otherwise a missing inventory entry would silently leave a plain-text name)."""
-    target = node.get("reftarget", "")
-    if node.get("refdomain") != "py" or target.split(".")[0] not in inventories.MODULES:
-        return None
-    from sphinx.ext.intersphinx import missing_reference
-
-    resolved = missing_reference(app, env, node, contnode)  # whatever order the handlers run in
-    if resolved is None:
-        from sphinx.util import logging as sphinx_logging
-
-        sphinx_logging.getLogger(__name__).warning(
-            "unresolved reference to %s (%s): add it to docs/_ext/inventories.py and run that script",
-            target, node.get("reftype"), location=node)
-    return resolved
-
-
 def setup(app):
-    app.connect("missing-reference", _unresolved_external, priority=900)
+    app.connect("missing-reference", inventories.check_unresolved, priority=900)
     app.connect("source-read", _add_extra_pages)
     app.connect("env-get-outdated", _reread_index)

@@ -202,6 +202,27 @@ def test_stale_check_fails_when_a_source_changes(tmp_path):
     assert runner.missing_outputs(fresh, committed)
 
 
+def test_text_only_update_keeps_outputs(tmp_path):
+    """A prose edit is synced without a rerun; a code edit is refused (its outputs would be wrong)."""
+    pytest.importorskip("jupytext")
+    import nbformat
+
+    source, notebook = tmp_path / "01_build_dataset.py", tmp_path / "01_build_dataset.ipynb"
+    shutil.copyfile(TUTORIALS / source.name, source)
+    shutil.copyfile(TUTORIALS / notebook.name, notebook)
+    text = source.read_text()
+    source.write_text(text.replace("## Genes\n", "## The genes\n", 1))
+    assert runner.stale(source)
+    runner.update_text(source)
+    assert runner.stale(source) == []
+    before = nbformat.read(TUTORIALS / notebook.name, as_version=4)
+    after = nbformat.read(notebook, as_version=4)
+    assert [c.get("outputs") for c in after.cells] == [c.get("outputs") for c in before.cells]
+    source.write_text(text.replace("pt.settings.chunk_genes = 32", "pt.settings.chunk_genes = 16", 1))
+    with pytest.raises(SystemExit, match="code cells changed"):
+        runner.update_text(source)
+
+
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_tutorial_01_build_dataset_real_data(tmp_path):
@@ -289,6 +310,33 @@ def test_intersphinx_inventories_are_up_to_date():
         assert path.read_bytes() == inventories.render(project), f"{path} is stale: run python docs/_ext/inventories.py"
     conf = (DOCS / "conf.py").read_text()
     assert "sphinx.ext.intersphinx" in conf and "PRISMTOOLS_DOCS_INTERSPHINX" in conf
+
+
+def test_unresolved_external_reference_fails_the_build(tmp_path):
+    """A reference into an intersphinx project that the shipped inventory lacks is an error under -W."""
+    pytest.importorskip("sphinx")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(DOCS / '_ext')!r})\n"
+        "import inventories\n"
+        "extensions = ['sphinx.ext.intersphinx']\n"
+        f"intersphinx_mapping = {{n: (u, {str(DOCS / '_inv')!r} + f'/{{n}}.inv') for n, u in inventories.PROJECTS.items()}}\n"
+        "def setup(app):\n"
+        "    app.connect('missing-reference', inventories.check_unresolved, priority=900)\n"
+    )
+
+    def build(body: str):
+        (src / "index.rst").write_text(f"Test\n====\n\n{body}\n")
+        cmd = [sys.executable, "-m", "sphinx", "-W", "-q", "-E", "-b", "html", str(src), str(tmp_path / "out")]
+        return subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+
+    ok = build(":class:`pandas.DataFrame` and :func:`scanpy.get.aggregate`")
+    assert ok.returncode == 0, ok.stderr
+    assert "https://pandas.pydata.org/docs/reference/api/pandas.DataFrame.html" in (tmp_path / "out" / "index.html").read_text()
+    bad = build(":class:`pandas.NotAThing`")
+    assert bad.returncode != 0 and "unresolved reference to pandas.NotAThing" in bad.stderr
 
 
 def test_api_page_is_up_to_date():

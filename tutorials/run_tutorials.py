@@ -8,6 +8,7 @@ repository page and the docs show its tables and figures.
     python tutorials/run_tutorials.py                 # the same, without nox
     python tutorials/run_tutorials.py 02_fit_prism    # only some (names or paths)
     python tutorials/run_tutorials.py --check         # exit 1 if a committed notebook is stale (no execution)
+    python tutorials/run_tutorials.py --text-only 03  # copy edited text cells only, keeping the outputs
 
 A refresh converts the source to a notebook with jupytext, executes it top to bottom in a fresh ``python3``
 kernel in a temporary folder (stores and figures never land in the repository) that imports this checkout,
@@ -129,6 +130,25 @@ def refresh(source: Path, *, shared: str | Path | None = "auto") -> float:
     return seconds
 
 
+def update_text(source: Path) -> None:
+    """Copy the markdown cells of ``source`` into its committed notebook, keeping every output.
+
+    For prose edits only: the code cells (and the order of cell types) must be unchanged, otherwise the
+    outputs would no longer belong to the code and a full refresh is needed.
+    """
+    import nbformat
+
+    path = notebook_path(source)
+    fresh, committed = to_notebook(source), nbformat.read(path, as_version=4)
+    shape = [(c.cell_type, c.source.strip() if c.cell_type == "code" else "") for c in fresh.cells]
+    if shape != [(c.cell_type, c.source.strip() if c.cell_type == "code" else "") for c in committed.cells]:
+        raise SystemExit(f"{source.name}: code cells changed; run a full refresh (`nox -s tutorials -- {source.stem}`)")
+    for new, old in zip(fresh.cells, committed.cells):
+        if new.cell_type == "markdown":
+            old.source = new.source
+    write(committed, path)
+
+
 def _cells(nb) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source.strip()) for c in nb.cells]
 
@@ -212,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="tutorials to refresh (default: all), e.g. 02 or 02_fit_prism")
     parser.add_argument("--check", action="store_true", help="only check that the committed notebooks are current")
+    parser.add_argument("--text-only", action="store_true",
+                        help="copy edited markdown cells into the notebooks, keeping outputs (code unchanged)")
     parser.add_argument("--simulated", action="store_true", help="force the simulated fallback (no ../shared/data)")
     args = parser.parse_args(argv)
     status = 0
@@ -221,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
             for p in problems:
                 print(p)
             status |= bool(problems)
+            continue
+        if args.text_only:
+            update_text(source)
+            print(f"updated the text cells of {notebook_path(source).relative_to(ROOT)}")
             continue
         print(f"executing {source.name} ...", flush=True)
         seconds = refresh(source, shared=None if args.simulated else "auto")

@@ -64,6 +64,23 @@ OBJECTS = {
 }
 
 
+def check_unresolved(app, env, node, contnode):
+    """``missing-reference`` handler: a Python reference into one of ``PROJECTS`` that intersphinx cannot
+    resolve is a warning (an error under ``-W``), so a missing inventory entry never silently leaves plain text."""
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or target.split(".")[0] not in MODULES:
+        return None
+    from sphinx.ext.intersphinx import missing_reference
+    from sphinx.util import logging as sphinx_logging
+
+    resolved = missing_reference(app, env, node, contnode)  # whatever order the handlers run in
+    if resolved is None:
+        sphinx_logging.getLogger(__name__).warning(
+            "unresolved reference to %s (%s): add it to docs/_ext/inventories.py and run that script",
+            target, node.get("reftype"), location=node)
+    return resolved
+
+
 def _resolve(name: str):
     parts = name.split(".")
     for i in range(len(parts), 0, -1):
