@@ -192,3 +192,6 @@ pt.pl.signal_ablation(ablation, metric="MSE")
 # - All of them take `seeds=`, `fit_kwargs=` and the `pt.tl.Prism` arguments. Scaling up to the paper's
 #   settings (`use_sequence=True`, `d_model=128`, `n_layers=4`, 50,000 steps, 5 seeds, a GPU) changes only
 #   those arguments.
+#
+# Next: [from a scanpy AnnData](04_from_scanpy.ipynb): pseudobulk per cell type, per-cell-type tracks and
+# predictions back in scanpy figures.
