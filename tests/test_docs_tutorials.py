@@ -141,9 +141,12 @@ def test_tutorial_sources_are_found():
 def test_tutorial_source_is_jupytext_percent(source):
     """Sources are plain Python in jupytext's percent format, paired with their notebook."""
     jupytext = pytest.importorskip("jupytext")
+    from jupytext.formats import guess_format
+
     text = source.read_text()
-    assert text.startswith("# ---\n# jupyter:") and "\n# %% [markdown]\n" in text and "\n# %%\n" in text
+    assert guess_format(text, ".py")[0] == "percent", f"{source.name}: use `# %%` / `# %% [markdown]` cells"
     nb = jupytext.read(source)
+    assert {c.cell_type for c in nb.cells} == {"markdown", "code"}
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), "start with a title"
     compile(text, str(source), "exec")  # the source itself is valid Python (lintable)
     config = (TUTORIALS / "jupytext.toml").read_text()
