@@ -193,9 +193,16 @@ def stale(source: Path, notebook: Path | None = None) -> list[str]:
     return problems
 
 
+def _results(cell) -> list:
+    """A cell's printed text and displayed values; stderr (warnings, first-run notices such as a font cache
+    being built) is left out, since it depends on the machine rather than on the tutorial."""
+    return [o for o in cell.get("outputs", []) if o.get("output_type") in ("execute_result", "display_data")
+            or (o.get("output_type") == "stream" and o.get("name") == "stdout")]
+
+
 def _kinds(cell) -> set[str]:
     kinds = set()
-    for o in cell.get("outputs", []):
+    for o in _results(cell):
         if o.get("output_type") == "stream":
             kinds.add("stream")
         kinds.update(k for k in o.get("data", {}) if k.startswith("image/"))
@@ -208,7 +215,7 @@ def missing_outputs(fresh, committed) -> list[str]:
     for i, (a, b) in enumerate(zip(fresh.cells, committed.cells)):
         if a.cell_type != "code":
             continue
-        if a.get("outputs") and not b.get("outputs"):
+        if _results(a) and not _results(b):
             out.append(f"cell {i}: has outputs when run, none committed")
         elif lacking := sorted(_kinds(a) - _kinds(b)):
             out.append(f"cell {i}: {lacking} output when run, not committed")
