@@ -226,7 +226,9 @@ sc.pl.matrixplot(both, var_names=list(variable), groupby="group", cmap="viridis"
 
 # %% [markdown]
 # The predictions also go back to the **cells**: each cell takes its cell type's prediction, so the UMAP
-# shows predicted next to measured expression of a gene.
+# shows predicted next to measured expression of a gene. The two colour scales differ: the measured value is
+# each cell's $\log(1 + \text{counts per 10,000})$ from `sc.pp.log1p`, the prediction is its cell type's
+# $\log_{10}(\text{CPM} + 1)$, and a model predicts one value per cell type, not the spread between cells.
 
 # %%
 gene = variable[0]
