@@ -2,7 +2,7 @@
 
 from ._bigwig import add_track
 from ._covariates import add_covariates
-from ._expression import add_expression
+from ._expression import add_expression, pseudobulk
 from ._genes import read_genes
 from ._hic import add_hic
 from ._hic_features import add_hic_profiles, add_juicer_hic
@@ -16,6 +16,7 @@ from ._window import crop_window, set_window
 __all__ = [
     "read_genes",
     "add_expression",
+    "pseudobulk",
     "set_window",
     "crop_window",
     "add_sequence",

@@ -24,6 +24,7 @@ from ._bigwig import _check_role
 from ._build import append_track, finish_rows, run_rows
 from ._chroms import gene_chroms
 from ._hic import HIC_TRANSFORMS, transform_contacts
+from ._validate import as_int
 from ._window import minus_strand, window_starts
 
 logger = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ def add_hic_profiles(
     _check_common(role, transform)
     win = get_window(adata)
     pattern = profile_file_pattern(path)
-    span = int(span)
+    span = as_int(span, "span", minimum=2)
     obs_chroms = adata.obs["chrom"].astype(str).to_numpy()
     tss = adata.obs["tss"].to_numpy(dtype=np.int64)
     check_profile_files(pattern, obs_chroms, key=key, span=span)
@@ -344,7 +345,8 @@ def add_juicer_hic(
         resolutions = [int(r) for r in hic.getResolutions()]
     except Exception as err:  # noqa: BLE001
         raise ValueError(f"{str(p)!r} could not be read as a .hic file ({err}).") from err
-    if int(resolution) not in resolutions:
+    resolution = as_int(resolution, "resolution", minimum=1)
+    if resolution not in resolutions:
         raise ValueError(f"{str(p)!r} has no resolution {resolution}; available: {sorted(resolutions)}.")
     sizes = {n: length for n, length in chrom_list if n.upper() != "ALL"}
     chroms = gene_chroms(adata, sizes, source=str(p), fill=str(nan))

@@ -14,6 +14,7 @@ from .._core import get_window
 from ._bigwig import _check_role
 from ._build import append_track, finish_rows, run_rows
 from ._tables import align_to_genes, read_table
+from ._validate import as_int
 from ._window import window_starts
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def add_table_track(
     if n_missing:
         logger.warning("%s: %d genes have no %r value; their track is %s.", label, n_missing, column, nan)
     fn = _PaintBlock(vals, window_starts(adata, win), adata.obs["tss"].to_numpy(np.int64), win["width"],
-                     win["bin_size"], int(extent), nan)
+                     win["bin_size"], as_int(extent, "extent", minimum=1), nan)
     block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"table-{name}")
     row = {"name": str(name), "sample": str(sample), "role": role, "kind": "table",
            "source": f"{label}:{column}", "transform": ""}

@@ -170,7 +170,8 @@ def test_hg19_genes_on_hg38_cool_is_refused(shared):
     pt.pp.set_window(a, 20_000, bin_size=5000, assembly="hg19")
     with pytest.raises(InputFileError, match=r"K562_hg38_chr22_5kb\.cool.*hg38.*hg19"):
         pt.pp.add_hic(a, shared / "k562_hg38" / "K562_hg38_chr22_5kb.cool", sample="K562", balance=False)
-    pt.pp.set_window(a, 20_000, bin_size=5000, assembly="")  # unlabelled: the genes beyond chr22's end give it away
+    a = pt.pp.read_genes(genes.rename(columns={"symbol": "gene_id"}))
+    pt.pp.set_window(a, 20_000, bin_size=5000)  # unlabelled: the genes beyond chr22's end give it away
     with pytest.raises(InputFileError, match=r"K562_hg38_chr22_5kb\.cool.*beyond.*assembl"):
         pt.pp.add_hic(a, shared / "k562_hg38" / "K562_hg38_chr22_5kb.cool", sample="K562", balance=False)
 

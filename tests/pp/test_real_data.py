@@ -15,6 +15,13 @@ def test_chr9_bigwigs_match_pybigwig_and_biology(shared):
     d = shared / "tracks_hg19_chr9_K562"
     a = pt.pp.read_genes(d / "GRCh37.75_chr9_4-6Mb.gtf")
     pt.pp.set_window(a, 2000, assembly="hg19")
+    # the H3K4me3 cut has an hg38 header (data README: "the build is mixed"): refused for an hg19-labelled window
+    from prismtools.pp._validate import InputFileError
+
+    with pytest.raises(InputFileError, match=r"K562_H3K4me3_chr9_4-6Mb\.bigwig.*hg38.*hg19"):
+        pt.pp.add_track(a, d / "K562_H3K4me3_chr9_4-6Mb.bigwig", name="H3K4me3", sample="K562", role="foreground")
+    a = pt.pp.read_genes(d / "GRCh37.75_chr9_4-6Mb.gtf")
+    pt.pp.set_window(a, 2000)  # unlabelled window: only the TSS-beyond-chromosome-end check applies
     for mark in ("H3K27ac", "H3K4me3"):
         pt.pp.add_track(a, d / f"K562_{mark}_chr9_4-6Mb.bigwig", name=mark, sample="K562", role="foreground")
     # independent oracle: pyBigWig directly, gene by gene
