@@ -11,6 +11,7 @@ from ._sequence import add_sequence
 from ._spec import build
 from ._split import split_blocks, split_chromosomes, split_folds
 from ._table_track import add_table_track
+from ._validate import InputFileError
 from ._window import crop_window, set_window
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "split_folds",
     "split_blocks",
     "build",
+    "InputFileError",
 ]

@@ -216,7 +216,7 @@ def add_expression(
 
     Values are never silently altered: in tables, missing markers (``NA``, ``n/a``, empty, ...) become NaN
     (counted in a warning with examples); other non-numeric text (``"abc"``, decimal commas ``"1,5"``) raises
-    :class:`~prismtools.pp._validate.InputFileError` naming the file and examples; ``+inf``/``-inf`` are treated as
+    :class:`~prismtools.pp.InputFileError` naming the file and examples; ``+inf``/``-inf`` are treated as
     missing (counted in a warning); negative values with a log transform are an error.
     """
     if transform not in TRANSFORMS:

@@ -107,7 +107,7 @@ def numeric_values(series: pd.Series, *, label: str, column: str, keys: pd.Index
 
     Missing markers (empty cells, ``NA``, ``n/a``, ``NaN``, ``null``, ``-``, ...) become NaN and are counted in a
     warning with example keys. Any other text (``"abc"``, a decimal comma ``"1,5"``) raises
-    :class:`~prismtools.pp._validate.InputFileError` listing examples, because turning it into NaN would silently
+    :class:`~prismtools.pp.InputFileError` listing examples, because turning it into NaN would silently
     lose data. ``+inf``/``-inf`` become NaN, counted in a warning: no downstream model can use them.
     ``keys`` (default: the series index) name the rows in messages.
     """
