@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from .._core import KINDS, ROLES, get_window
 from ._assembly import check_assembly
-from ._build import append_track, finish_rows, new_stats_token, report_block_stats, run_rows
+from ._build import append_track, finish_rows, in_row_batches, new_stats_token, report_block_stats, run_rows
 from ._chroms import gene_chroms
 from ._validate import InputFileError, reading
 from ._window import minus_strand, window_starts
@@ -34,6 +34,9 @@ class _BigWigBlock:
     token: str | None = None
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
+        return in_row_batches(self._rows, lo, hi, self.width)  # bounded memory for wide windows
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
         import pyBigWig
 
         # Nearby windows on a chromosome are read with one bw.values() call over their joint span and then

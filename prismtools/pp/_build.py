@@ -183,6 +183,20 @@ def new_stats_token(source: str) -> str:
     return f"{source}#{uuid.uuid4().hex[:8]}"
 
 
+#: most per-base values a track block holds at once (float32: 32 MiB); blocks of wide windows work through their
+#: genes in batches of ``ROW_VALUES_BUDGET // width`` so memory is bounded by this, not by chunk_genes x width
+ROW_VALUES_BUDGET = 1 << 23
+
+
+def in_row_batches(rows_fn: Callable[[int, int], np.ndarray], lo: int, hi: int, width: int) -> np.ndarray:
+    """``rows_fn(a, b)`` (per-base extraction then :func:`finish_rows`, returning binned rows) over ``[lo, hi)`` in
+    batches of at most ``ROW_VALUES_BUDGET`` per-base values, concatenated. Identical to one call over ``[lo, hi)``."""
+    step = max(1, ROW_VALUES_BUDGET // max(1, int(width)))
+    if hi - lo <= step:
+        return rows_fn(lo, hi)
+    return np.concatenate([rows_fn(a, min(hi, a + step)) for a in range(lo, hi, step)], axis=0)
+
+
 def finish_rows(values: np.ndarray, *, bin_size: int, stat: str, flip: np.ndarray | None, nan: float | None,
                 token: str | None = None, present: np.ndarray | None = None) -> np.ndarray:
     """The common end of every track block: infinities to missing, bin, reverse minus-strand rows (``flip``), fill

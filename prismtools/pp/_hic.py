@@ -13,7 +13,7 @@ from anndata import AnnData
 from .._core import get_window
 from ._bigwig import _check_role
 from ._assembly import check_assembly
-from ._build import append_track, finish_rows, new_stats_token, report_block_stats, run_rows
+from ._build import append_track, finish_rows, in_row_batches, new_stats_token, report_block_stats, run_rows
 from ._chroms import gene_chroms
 from ._validate import InputFileError, as_int, reading
 from ._window import minus_strand, window_starts
@@ -86,6 +86,11 @@ class _CoolerBlock:
     token: str | None = None
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
+        # per-base rows of a wide window are large (40 genes x 2 Mb = 320 MB of float32, and the transform and the
+        # binning make temporaries of the same size): work through the genes in batches of bounded size
+        return in_row_batches(self._rows, lo, hi, self.width)
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
         import cooler
 
         # One dense rectangle (TSS bins x window bins) is fetched per cluster of nearby genes on a chromosome

@@ -282,3 +282,33 @@ def test_hic_dense_fetch_bounded_by_window(genome, monkeypatch):
     pt.pp.add_hic(a, genome["cool"], sample="s", balance=False, transform=None)
     window_bins = 4000 // 1000 + 1
     assert shapes and max(r for r, _ in shapes) <= window_bins and max(c for _, c in shapes) <= 2 * window_bins + 1
+
+
+def test_wide_windows_work_in_bounded_batches(genome, monkeypatch):
+    """Per-base rows are extracted in batches of at most ROW_VALUES_BUDGET values; the values do not change."""
+    import prismtools.pp._build as build
+
+    def run():
+        a = pt.pp.read_genes(genome["bed"])
+        pt.pp.set_window(a, 4000, bin_size=100)
+        pt.pp.add_hic(a, genome["cool"], sample="s", balance=False)
+        pt.pp.add_track(a, genome["bigwig"], name="bw", sample="s", role="foreground")
+        return np.asarray(a.obsm["tracks"])
+
+    pt.settings.chunk_genes = 64
+    whole = run()
+    seen = []
+    real = build.finish_rows
+
+    def spy(values, **kw):
+        seen.append(np.asarray(values).size)
+        return real(values, **kw)
+
+    monkeypatch.setattr(build, "ROW_VALUES_BUDGET", 8000)  # two genes of 4,000 bp per batch
+    import prismtools.pp._bigwig as bwmod
+    import prismtools.pp._hic as hicmod
+
+    monkeypatch.setattr(bwmod, "finish_rows", spy)
+    monkeypatch.setattr(hicmod, "finish_rows", spy)
+    np.testing.assert_array_equal(run(), whole)
+    assert seen and max(seen) <= 8000
