@@ -312,3 +312,12 @@ def test_wide_windows_work_in_bounded_batches(genome, monkeypatch):
     monkeypatch.setattr(hicmod, "finish_rows", spy)
     np.testing.assert_array_equal(run(), whole)
     assert seen and max(seen) <= 8000
+
+
+def test_table_track_and_covariates_refuse_non_numeric(six):
+    tab = pd.DataFrame({"rpm": ["1.0", "abc", "2"], "gc": ["0.4", "0,5", "0.6"]}, index=["G1", "G2", "G3"])
+    pt.pp.set_window(six, 2000, bin_size=100)
+    with pytest.raises(InputFileError, match=r"1 values in column 'rpm'.*G2='abc'"):
+        pt.pp.add_table_track(six, tab, column="rpm", name="x", sample="s", role="foreground")
+    with pytest.raises(InputFileError, match=r"column 'gc'.*G2='0,5'.*decimal comma"):
+        pt.pp.add_covariates(six, tab, keys=["gc"])
