@@ -164,7 +164,7 @@ def add_expression(
     sample: str | None = None,
     gene_key: str | None = None,
     value: str | None = None,
-    transform: str | None = None,
+    transform: str | None = "auto",
     groupby: str | None = None,
     layer: str | None = None,
     normalize: str | None = "auto",
@@ -197,8 +197,9 @@ def add_expression(
     value
         Tables: the column with the values (default: the only numeric column, or the only non-key column).
     transform
-        ``None``, ``"log1p"`` or ``"log10p1"`` (``log10(x + 1)``, the Prism target). When given, the untransformed
-        (but normalised) values are kept in ``layers["raw"]``.
+        ``None``, ``"log1p"`` or ``"log10p1"`` (``log10(x + 1)``, the Prism target). When one is applied, the
+        untransformed (but normalised) values are kept in ``layers["raw"]``. ``"auto"`` (default): ``"log10p1"`` for
+        an AnnData source (so pseudobulk counts become ``log10(CPM + 1)``), ``None`` for tables.
     groupby
         For a cells x genes AnnData: the ``obs`` column grouping cells into biosamples.
     layer
@@ -219,6 +220,8 @@ def add_expression(
     :class:`~prismtools.pp.InputFileError` naming the file and examples; ``+inf``/``-inf`` are treated as
     missing (counted in a warning); negative values with a log transform are an error.
     """
+    if transform == "auto":
+        transform = "log10p1" if isinstance(table, AnnData) else None
     if transform not in TRANSFORMS:
         raise ValueError(f"transform must be one of {list(TRANSFORMS)}, got {transform!r}.")
     if normalize not in NORMALIZE + ("auto",):

@@ -63,7 +63,7 @@ def test_add_expression_from_pseudobulk(genes, cells, caplog):
 def test_add_expression_from_cells_with_groupby_and_gene_key(genes, cells, caplog):
     cells.var_names = [f"sym{i}" for i in range(5)]  # ids only in a var column
     with caplog.at_level("WARNING", logger="prismtools"):
-        pt.pp.add_expression(genes, cells, groupby="cell_type", gene_key="ensembl", normalize=None)
+        pt.pp.add_expression(genes, cells, groupby="cell_type", gene_key="ensembl", normalize=None, transform=None)
     assert list(genes.var_names) == ["B", "NK", "T"]
     t = cells.obs["cell_type"].to_numpy() == "NK"
     got = genes.X[genes.obs_names.get_indexer([f"ENSG0000{i}" for i in range(5)]), genes.var_names.get_loc("NK")]
@@ -88,6 +88,15 @@ def test_add_expression_anndata_keeps_existing_samples(genes, cells):
     assert list(genes.var_names) == ["bulk", "B", "NK", "T"]
     assert genes.obsm["extra"].shape == (6, 2)
     assert genes.X[genes.obs_names.get_loc("ENSG00000"), 0] == 1.0
+
+
+def test_default_for_cells_is_log10_cpm(genes, cells):
+    pt.pp.add_expression(genes, cells, groupby="cell_type")
+    assert (genes.var["transform"] == "cpm,log10p1").all()
+    raw = cells.X.toarray()[cells.obs["cell_type"].to_numpy() == "B"].sum(0)
+    want = np.log10(raw / raw.sum() * 1e6 + 1)
+    got = genes.X[genes.obs_names.get_indexer([f"ENSG0000{i}" for i in range(5)]), genes.var_names.get_loc("B")]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 def test_pbmc68k_reduced_offline(genes):
