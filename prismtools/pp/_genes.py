@@ -31,7 +31,7 @@ def _read_source(source) -> tuple[pd.DataFrame, str]:
         raise FileNotFoundError(f"Gene annotation not found: {str(path)!r}.")
     name = path.name.lower().removesuffix(".gz")
     if name.endswith((".gtf", ".gff", ".gff3")):
-        _check_gff_lines(path)
+        _check_gff_lines(path, first_only=True)  # cheap: an empty file; the full scan only on a parse failure
     try:
         if name.endswith((".gtf",)):
             df = pr.read_gtf(str(path)).df
@@ -48,6 +48,8 @@ def _read_source(source) -> tuple[pd.DataFrame, str]:
     except Exception as err:  # noqa: BLE001  (pyranges raises bare Exception / UnboundLocalError on bad input)
         if "unknown annotation" in str(err) or isinstance(err, InputFileError):
             raise
+        if name.endswith((".gtf", ".gff", ".gff3")):
+            _check_gff_lines(path)  # names the first line without 9 columns, if that is the cause
         raise InputFileError(
             f"Could not parse gene annotation {str(path)!r} ({type(err).__name__}: {err}). Check that it is a "
             "tab-separated GTF/GFF3 (9 columns) or BED (>= 6 columns, with strand) file."
@@ -63,9 +65,10 @@ def _open_text(path: Path):
     return gzip.open(path, "rt") if path.name.endswith(".gz") else open(path, "rt")
 
 
-def _check_gff_lines(path: Path) -> None:
+def _check_gff_lines(path: Path, *, first_only: bool = False) -> None:
     """Refuse, naming the file and line, a GTF/GFF3 that pyranges would fail on with a bare library error:
-    no records at all, or a record line without the 9 tab-separated columns."""
+    no records at all, or a record line without the 9 tab-separated columns (``first_only``: stop after the first
+    record)."""
     n = 0
     with _open_text(path) as fh:
         for i, line in enumerate(fh, start=1):
@@ -79,6 +82,8 @@ def _check_gff_lines(path: Path) -> None:
                     f"(seqname source feature start end score strand frame attributes): {line.strip()[:80]!r}. "
                     "Fix or remove that line (spaces instead of tabs?)."
                 )
+            if first_only:
+                return
     if n == 0:
         raise InputFileError(f"{str(path)!r} is empty: no records (only comments or blank lines). Check the path and "
                              "that the download completed.")
