@@ -21,7 +21,7 @@ from anndata import AnnData
 
 from .._core import get_window
 from ._bigwig import _check_role
-from ._build import append_track, finish_rows, run_rows
+from ._build import append_track, finish_rows, in_row_batches, run_rows
 from ._chroms import gene_chroms
 from ._hic import HIC_TRANSFORMS, transform_contacts
 from ._validate import as_int
@@ -98,6 +98,9 @@ class _H5ProfileBlock:
     nan: float | None
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
+        return in_row_batches(self._rows, lo, hi, self.width)  # bounded memory for wide windows
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
         import h5py
 
         vals = np.full((hi - lo, self.width), np.nan, dtype=np.float32)
@@ -245,6 +248,9 @@ class _JuicerBlock:
     nan: float | None
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
+        return in_row_batches(self._rows, lo, hi, self.width)  # bounded memory for wide windows
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
         # One rectangle (TSS bins x window bins) is fetched per cluster of nearby genes on a chromosome instead of
         # one fetch per gene (each fetch reads and decompresses whole blocks); clusters break at TSS gaps > max_gap
         # bins or when the rectangle would exceed max_rows x max_cols bins (hicstraw builds it on the C stack).
