@@ -1,9 +1,10 @@
 """Noticing inputs from a different genome assembly than the genes (hg19 genes on an hg38 bigWig, and the like).
 
-Three checks, all naming the file: the file's chromosome sizes identify a known assembly that differs from the
-window's ``assembly`` label (error); genes whose TSS lies beyond the end of their chromosome in the file (error: no
-gene can start past a chromosome's end in its own assembly); far more genes without any data than expected
-(warning, after the build, see :func:`prismtools.pp._build.report_block_stats`).
+Three checks, all naming the file: the file's declared assembly or chromosome sizes identify a known assembly that
+differs from the window's ``assembly`` label (warning: a file can be labelled by its header only, as one of the
+bundled chr9 cuts is); genes whose TSS lies beyond the end of their chromosome in the file (error: no gene can start
+past a chromosome's end in its own assembly); far more genes without any data than expected (warning, after the
+build, see :func:`prismtools.pp._build.report_block_stats`).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def identify_assembly(sizes: Mapping[str, int]) -> str | None:
 
 def check_assembly(adata, chroms: np.ndarray, sizes: Mapping[str, int], *, source: str,
                    file_assembly: str | None = None) -> None:
-    """Refuse a file whose assembly evidently differs from the genes'.
+    """Warn when a file's assembly differs from the window's label; refuse genes beyond a chromosome's end.
 
     ``chroms`` are the genes' chromosome names as in the file (``None`` where absent, from
     :func:`prismtools.pp._chroms.gene_chroms`); ``sizes`` the file's chromosome sizes; ``file_assembly`` an
@@ -67,10 +68,10 @@ def check_assembly(adata, chroms: np.ndarray, sizes: Mapping[str, int], *, sourc
     if want is not None and have is not None and want != have:
         why = (f"declares genome assembly {file_assembly!r}" if canonical_assembly(file_assembly)
                else f"has the chromosome sizes of {have}")
-        raise InputFileError(
-            f"{source!r} {why} but the genes' window is labelled {win.get('assembly')!r} ({want}). Use a "
-            f"{want} file (or lift the genes over to {have} and set_window(..., assembly={have!r})). If you know "
-            "better than the file's header, build from an AnnData whose window has no assembly label."
+        logger.warning(
+            "%s %s but the genes' window is labelled %r (%s): positions differ between assemblies, so the values "
+            "may belong to other bases. Use a %s file (or lift the file over to %s).",
+            repr(source), why, win.get("assembly"), want, want, want,
         )
     tss = adata.obs["tss"].to_numpy(dtype=np.int64)
     present = np.array([c is not None for c in chroms], dtype=bool)
@@ -79,8 +80,9 @@ def check_assembly(adata, chroms: np.ndarray, sizes: Mapping[str, int], *, sourc
     if beyond.any():
         idx = np.flatnonzero(beyond)
         ex = ", ".join(f"{adata.obs_names[i]} ({chroms[i]}:{tss[i]:,} >= {size[i]:,})" for i in idx[:3])
+        which = f" (its chromosome sizes are those of {have})" if have else ""
         raise InputFileError(
-            f"{source!r}: {beyond.sum()} genes have their TSS beyond the end of their chromosome in this file "
+            f"{source!r}{which}: {beyond.sum()} genes have their TSS beyond the end of their chromosome in this file "
             f"(e.g. {ex}). The genes and the file are from different assemblies (e.g. hg19 vs hg38): use a file "
             "of the genes' assembly, or the annotation that matches the file."
         )

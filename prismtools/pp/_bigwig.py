@@ -140,10 +140,10 @@ def add_track(
     Nothing. Appends a track to ``obsm["tracks"]`` (float32, n_genes x n_tracks x n_bins) and a row
     ``(name, sample, role, kind="bigwig", source=<path>, transform="")`` to ``uns["prism"]["tracks"]``.
 
-    Inputs from another assembly are refused (:class:`~prismtools.pp.InputFileError` naming the file):
-    when the file's chromosome sizes identify hg19/hg38 and the window's ``assembly`` says the other, or when a gene's
-    TSS lies beyond its chromosome's end in the file. When more than half of the genes get no data at all, a
-    warning suggests an assembly mismatch or a partial file. A corrupt file (unreadable data blocks) raises
+    Inputs from another assembly are noticed, naming the file: a warning when the file's chromosome sizes identify
+    hg19/hg38 and the window's ``assembly`` says the other; an :class:`~prismtools.pp.InputFileError` when a gene's
+    TSS lies beyond its chromosome's end in the file; a warning when more than half of the genes get no data at all
+    (an assembly mismatch or a partial file). A corrupt file (unreadable data blocks) raises
     ``InputFileError`` naming it.
     """
     _check_role(role)
