@@ -12,7 +12,8 @@ from anndata import AnnData
 
 from .._core import KINDS, ROLES, get_window
 from ._assembly import check_assembly
-from ._build import append_track, finish_rows, in_row_batches, new_stats_token, report_block_stats, run_rows
+from ._build import (append_track, discard_block_stats, finish_rows, in_row_batches, new_stats_token,
+                     report_block_stats, run_rows)
 from ._chroms import gene_chroms
 from ._validate import InputFileError, reading
 from ._window import minus_strand, window_starts
@@ -163,5 +164,9 @@ def add_track(
                       token)
     block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"track-{name}")
     row = {"name": str(name), "sample": str(sample), "role": role, "kind": "bigwig", "source": str(bigwig), "transform": ""}
-    append_track(adata, block, row, store=store, desc=f"add_track({name})")
+    try:
+        append_track(adata, block, row, store=store, desc=f"add_track({name})")
+    except BaseException:
+        discard_block_stats(token)
+        raise
     report_block_stats(token, n_present=int(sum(c is not None for c in chroms)), nan=nan)

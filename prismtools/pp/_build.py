@@ -230,6 +230,12 @@ def finish_rows(values: np.ndarray, *, bin_size: int, stat: str, flip: np.ndarra
     return out
 
 
+def discard_block_stats(token: str) -> None:
+    """Forget a failed build's counters."""
+    with _STATS_LOCK:
+        _BLOCK_STATS.pop(token, None)
+
+
 def report_block_stats(token: str, *, n_present: int, nan: float | None) -> None:
     """Log, once per build, what the blocks counted: infinite values (treated as missing) and, when far more
     genes than expected have no data at all, a warning that suggests an assembly mismatch or a partial file."""

@@ -13,7 +13,8 @@ from anndata import AnnData
 from .._core import get_window
 from ._bigwig import _check_role
 from ._assembly import check_assembly
-from ._build import append_track, finish_rows, in_row_batches, new_stats_token, report_block_stats, run_rows
+from ._build import (append_track, discard_block_stats, finish_rows, in_row_batches, new_stats_token,
+                     report_block_stats, run_rows)
 from ._chroms import gene_chroms
 from ._validate import InputFileError, as_int, reading
 from ._window import minus_strand, window_starts
@@ -207,5 +208,9 @@ def add_hic(
     block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"hic-{name}")
     row = {"name": str(name), "sample": str(sample), "role": role, "kind": "hic", "source": curi,
            "transform": str(transform or "")}
-    append_track(adata, block, row, store=store, desc=f"add_hic({name})")
+    try:
+        append_track(adata, block, row, store=store, desc=f"add_hic({name})")
+    except BaseException:
+        discard_block_stats(token)
+        raise
     report_block_stats(token, n_present=int(sum(c is not None for c in chroms)), nan=nan)
