@@ -6,13 +6,13 @@ Submodules are imported lazily so ``import prismtools`` stays cheap; torch is im
 from __future__ import annotations
 
 import importlib
-import logging
 
 from ._settings import settings
 
 __version__ = "0.1.0"
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
+# The package logger has its own stderr handler (installed by ._settings, scanpy-style) so that warnings reach the
+# user in notebooks and scripts; it stays silent when the user configured logging. The root logger is never touched.
 
 _SUBMODULES = {"pp", "tl", "pl", "io", "datasets", "models"}
 _LAZY_ATTRS = {"get_tracks": "prismtools._core"}

@@ -26,12 +26,13 @@ MODULES: dict[str, tuple[str, str, list[tuple[str, list[str]]]]] = {
             "`store=` to stream chunk by chunk into a zarr store (see {doc}`data_model`)."
         ),
         [
-            ("Genes and expression", ["read_genes", "add_expression", "add_covariates"]),
+            ("Genes and expression", ["read_genes", "add_expression", "pseudobulk", "add_covariates"]),
             ("Window", ["set_window", "crop_window"]),
             ("Sequence and tracks", ["add_sequence", "add_track", "add_table_track", "add_hic", "add_hic_profiles",
                                      "add_juicer_hic", "normalize_tracks"]),
             ("Splits", ["split_chromosomes", "split_folds", "split_blocks"]),
             ("Building from a spec", ["build"]),
+            ("Errors", ["InputFileError"]),
         ],
     ),
     "prismtools.tl": (

@@ -8,8 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from anndata import AnnData
-from scipy import stats
-
+from ..tl._metrics import regression_metrics
 from ._figure import finish
 
 
@@ -68,8 +67,8 @@ def predicted_vs_observed(
     ax.scatter(y[rows], p[rows], s=6, alpha=0.6, color="C0", rasterized=True)
     lo, hi = np.nanmin([y[rows].min(), p[rows].min()]), np.nanmax([y[rows].max(), p[rows].max()])
     ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--")
-    r = stats.pearsonr(y[rows], p[rows]).statistic if rows.sum() > 2 else np.nan
-    mse = float(np.mean((y[rows] - p[rows]) ** 2))
+    m = regression_metrics(p[rows], y[rows])
+    r, mse = m["Pearson"], m["MSE"]
     ax.set_xlabel(f"observed ({sample})")
     ax.set_ylabel(f"predicted ({pred_key})")
     ax.set_title(f"{split or 'all'} genes: n={int(rows.sum())}, r={r:.3f}, MSE={mse:.3f}", fontsize=9)

@@ -11,8 +11,11 @@ import numpy as np
 from anndata import AnnData
 
 from .._core import KINDS, ROLES, get_window
-from ._build import append_track, finish_rows, run_rows
+from ._assembly import check_assembly
+from ._build import (append_track, discard_block_stats, finish_rows, in_row_batches, new_stats_token,
+                     report_block_stats, run_rows)
 from ._chroms import gene_chroms
+from ._validate import InputFileError, reading
 from ._window import minus_strand, window_starts
 
 logger = logging.getLogger(__name__)
@@ -29,8 +32,12 @@ class _BigWigBlock:
     bin_size: int
     stat: str
     nan: float | None
+    token: str | None = None
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
+        return in_row_batches(self._rows, lo, hi, self.width)  # bounded memory for wide windows
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
         import pyBigWig
 
         # Nearby windows on a chromosome are read with one bw.values() call over their joint span and then
@@ -42,7 +49,8 @@ class _BigWigBlock:
         vals = np.full((hi - lo, width), np.nan, dtype=np.float32)
         chroms = self.chroms[lo:hi]
         starts = np.asarray(self.starts[lo:hi], dtype=np.int64)
-        bw = pyBigWig.open(self.path)
+        with reading(self.path, "the bigWig header"):
+            bw = pyBigWig.open(self.path)
         try:
             sizes = bw.chroms()
             for c in dict.fromkeys(x for x in chroms if x is not None):
@@ -58,13 +66,15 @@ class _BigWigBlock:
                     while j < n and cs[j] <= b + max_gap and max(b, ce[j]) - a <= max_span:
                         b = max(b, ce[j])
                         j += 1
-                    span = bw.values(c, a, b, numpy=True)
+                    with reading(self.path, f"bigWig values of {c}:{a}-{b}"):
+                        span = bw.values(c, a, b, numpy=True)
                     for k in range(i, j):
                         vals[rows[k], cs[k] - s[k] : ce[k] - s[k]] = span[cs[k] - a : ce[k] - a]
                     i = j
         finally:
             bw.close()
-        return finish_rows(vals, bin_size=self.bin_size, stat=self.stat, flip=self.flip[lo:hi], nan=self.nan)
+        return finish_rows(vals, bin_size=self.bin_size, stat=self.stat, flip=self.flip[lo:hi], nan=self.nan,
+                           token=self.token, present=np.array([x is not None for x in chroms], dtype=bool))
 
 
 def open_bigwig(path: str | os.PathLike):
@@ -76,9 +86,9 @@ def open_bigwig(path: str | os.PathLike):
     try:
         bw = pyBigWig.open(str(p))
     except RuntimeError as err:
-        raise ValueError(f"{str(p)!r} could not be opened as a bigWig ({err}).") from err
+        raise InputFileError(f"{str(p)!r} could not be opened as a bigWig ({err}); is it truncated or not a bigWig?") from err
     if bw is None or not bw.isBigWig():
-        raise ValueError(f"{str(p)!r} is not a bigWig file (bigBed and bedGraph are not supported; convert with bedGraphToBigWig).")
+        raise InputFileError(f"{str(p)!r} is not a bigWig file (bigBed and bedGraph are not supported; convert with bedGraphToBigWig).")
     return bw
 
 
@@ -120,7 +130,8 @@ def add_track(
         Reduction of bases within a bin: ``mean``, ``max``, ``min`` or ``sum`` (NaN bases ignored).
     nan
         Value for positions without data (uncovered bases, past chromosome ends, chromosomes absent from the
-        file; the last are counted and logged). ``None`` keeps NaN.
+        file; the last are counted and logged). ``None`` keeps NaN. ``+inf``/``-inf`` values in the file are
+        treated as missing too (counted in a warning), never stored or averaged into bins.
     store
         Zarr store to stream into chunk by chunk (created from ``adata`` if absent); ``obsm["tracks"]`` then
         becomes lazy. Needed when the tracks do not fit in memory.
@@ -129,6 +140,12 @@ def add_track(
     -------
     Nothing. Appends a track to ``obsm["tracks"]`` (float32, n_genes x n_tracks x n_bins) and a row
     ``(name, sample, role, kind="bigwig", source=<path>, transform="")`` to ``uns["prism"]["tracks"]``.
+
+    Inputs from another assembly are noticed, naming the file: a warning when the file's chromosome sizes identify
+    hg19/hg38 and the window's ``assembly`` says the other; an :class:`~prismtools.pp.InputFileError` when a gene's
+    TSS lies beyond its chromosome's end in the file; a warning when more than half of the genes get no data at all
+    (an assembly mismatch or a partial file). A corrupt file (unreadable data blocks) raises
+    ``InputFileError`` naming it.
     """
     _check_role(role)
     if stat not in STATS:
@@ -140,8 +157,16 @@ def add_track(
     if str(sample) not in adata.var_names:
         logger.warning("sample %r is not in adata.var (samples: %s); the track is added anyway.", sample, list(adata.var_names))
     chroms = gene_chroms(adata, sizes, source=str(bigwig), fill=str(nan))
+    check_assembly(adata, chroms, sizes, source=str(bigwig))
     flip = minus_strand(adata) & (win["orientation"] == "transcript")
-    fn = _BigWigBlock(str(bigwig), chroms, window_starts(adata, win), flip, win["width"], win["bin_size"], stat, nan)
+    token = new_stats_token(str(bigwig))
+    fn = _BigWigBlock(str(bigwig), chroms, window_starts(adata, win), flip, win["width"], win["bin_size"], stat, nan,
+                      token)
     block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"track-{name}")
     row = {"name": str(name), "sample": str(sample), "role": role, "kind": "bigwig", "source": str(bigwig), "transform": ""}
-    append_track(adata, block, row, store=store, desc=f"add_track({name})")
+    try:
+        append_track(adata, block, row, store=store, desc=f"add_track({name})")
+    except BaseException:
+        discard_block_stats(token)
+        raise
+    report_block_stats(token, n_present=int(sum(c is not None for c in chroms)), nan=nan)

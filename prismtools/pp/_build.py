@@ -10,6 +10,7 @@ when present; otherwise the local threaded scheduler with ``pt.settings.n_jobs``
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 import dask
@@ -168,14 +169,89 @@ def bin_rows(values: np.ndarray, bin_size: int, stat: str) -> np.ndarray:
     return out
 
 
-def finish_rows(values: np.ndarray, *, bin_size: int, stat: str, flip: np.ndarray | None, nan: float | None) -> np.ndarray:
-    """The common end of every track block: bin, reverse minus-strand rows (``flip``), fill NaN (``nan``)."""
+#: per-build counters filled by the blocks (threads of this process) and reported once after the build
+_BLOCK_STATS: dict[str, dict[str, int]] = {}
+_STATS_LOCK = threading.Lock()
+#: warn when more than this fraction of genes (on chromosomes the file has) get no data at all in their window
+EMPTY_FRACTION_WARN = 0.5
+
+
+def new_stats_token(source: str) -> str:
+    """A key for one build's counters (``source`` plus a unique suffix)."""
+    import uuid
+
+    return f"{source}#{uuid.uuid4().hex[:8]}"
+
+
+#: most per-base values a track block holds at once (float32: 32 MiB); blocks of wide windows work through their
+#: genes in batches of ``ROW_VALUES_BUDGET // width`` so memory is bounded by this, not by chunk_genes x width
+ROW_VALUES_BUDGET = 1 << 23
+
+
+def in_row_batches(rows_fn: Callable[[int, int], np.ndarray], lo: int, hi: int, width: int) -> np.ndarray:
+    """``rows_fn(a, b)`` (per-base extraction then :func:`finish_rows`, returning binned rows) over ``[lo, hi)`` in
+    batches of at most ``ROW_VALUES_BUDGET`` per-base values, concatenated. Identical to one call over ``[lo, hi)``."""
+    step = max(1, ROW_VALUES_BUDGET // max(1, int(width)))
+    if hi - lo <= step:
+        return rows_fn(lo, hi)
+    return np.concatenate([rows_fn(a, min(hi, a + step)) for a in range(lo, hi, step)], axis=0)
+
+
+def finish_rows(values: np.ndarray, *, bin_size: int, stat: str, flip: np.ndarray | None, nan: float | None,
+                token: str | None = None, present: np.ndarray | None = None) -> np.ndarray:
+    """The common end of every track block: infinities to missing, bin, reverse minus-strand rows (``flip``), fill
+    NaN (``nan``).
+
+    ``+inf``/``-inf`` values in a file are treated as missing (NaN, then ``nan``): they are never binned into
+    means or stored, and never silently become a number. With a ``token`` (from :func:`new_stats_token`) the
+    block counts, for :func:`report_block_stats`, its infinite values and its rows without any data among the
+    ``present`` rows (genes whose chromosome the file has); without one, infinities are logged per block.
+    """
+    values = np.asarray(values)
+    inf = np.isinf(values)
+    n_inf = int(inf.sum())
+    if n_inf:
+        values = np.where(inf, np.nan, values)
+    if token is not None:
+        empty = np.isnan(values).all(axis=1) if values.ndim == 2 and values.shape[1] else np.zeros(len(values), bool)
+        if present is not None:
+            empty &= np.asarray(present, dtype=bool)
+        with _STATS_LOCK:
+            st = _BLOCK_STATS.setdefault(token, {"inf": 0, "empty": 0})
+            st["inf"] += n_inf
+            st["empty"] += int(empty.sum())
+    elif n_inf:
+        logger.warning("%d infinite track values treated as missing (filled with %s).", n_inf, nan)
     out = bin_rows(values, bin_size, stat).astype(np.float32, copy=False)
     if flip is not None and flip.any():
         out[flip] = out[flip, ::-1]
     if nan is not None:
         np.nan_to_num(out, copy=False, nan=nan)
     return out
+
+
+def discard_block_stats(token: str) -> None:
+    """Forget a failed build's counters."""
+    with _STATS_LOCK:
+        _BLOCK_STATS.pop(token, None)
+
+
+def report_block_stats(token: str, *, n_present: int, nan: float | None) -> None:
+    """Log, once per build, what the blocks counted: infinite values (treated as missing) and, when far more
+    genes than expected have no data at all, a warning that suggests an assembly mismatch or a partial file."""
+    with _STATS_LOCK:
+        st = _BLOCK_STATS.pop(token, None)
+    if st is None:  # blocks ran elsewhere (dask.distributed): their counts stayed in the workers
+        return
+    source = token.rsplit("#", 1)[0]
+    if st["inf"]:
+        logger.warning("%s: %d infinite values (+inf/-inf) treated as missing (filled with %s).", source, st["inf"], nan)
+    if n_present and st["empty"] > EMPTY_FRACTION_WARN * n_present:
+        logger.warning(
+            "%s: %d of %d genes (%.0f%%) have no data in their window (filled with %s). Expected far fewer: is the "
+            "file from another assembly (e.g. hg19 vs hg38), or does it cover only part of the genome?",
+            source, st["empty"], n_present, 100.0 * st["empty"] / n_present, nan,
+        )
 
 
 def track_row_shape(adata: AnnData) -> tuple[int]:

@@ -11,7 +11,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._core import COVARIATES_KEY, covariate_names, prism_uns
-from ._tables import align_to_genes, read_table
+from ._tables import align_to_genes, numeric_values, read_table
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +49,13 @@ def add_covariates(
     missing = [k for k in keys if k not in df.columns]
     if missing:
         raise KeyError(f"{label}: covariate columns {missing} not found; columns are {list(df.columns)[:20]}.")
+    keys_index = pd.Index(df[gene_key].astype(str)) if gene_key is not None and gene_key in df.columns else df.index
+    converted = {k: numeric_values(df[k], label=label, column=str(k), keys=keys_index).to_numpy() for k in keys}
     if df is adata.obs:
-        aligned = df
+        aligned = pd.DataFrame(converted, index=df.index)
     else:
-        aligned, _ = align_to_genes(adata, df, gene_key=gene_key, label=label, what="covariates")
-    new = np.column_stack([pd.to_numeric(aligned[k], errors="coerce").to_numpy(dtype=np.float32) for k in keys])
+        aligned, _ = align_to_genes(adata, df.assign(**converted), gene_key=gene_key, label=label, what="covariates")
+    new = np.column_stack([aligned[k].to_numpy(dtype=np.float32) for k in keys])
     n_nan = int(np.isnan(new).any(axis=1).sum())
     if n_nan:
         logger.warning("%s: %d genes lack a value for some of %s (stored as NaN).", label, n_nan, keys)

@@ -12,6 +12,8 @@ import pandas as pd
 import pyranges as pr
 from anndata import AnnData
 
+from ._validate import InputFileError
+
 logger = logging.getLogger(__name__)
 
 _ID_COLS = ("gene_id", "ID", "Ensembl_ID", "ENSID", "name", "Name", "symbol")
@@ -28,6 +30,8 @@ def _read_source(source) -> tuple[pd.DataFrame, str]:
     if not path.exists():
         raise FileNotFoundError(f"Gene annotation not found: {str(path)!r}.")
     name = path.name.lower().removesuffix(".gz")
+    if name.endswith((".gtf", ".gff", ".gff3")):
+        _check_gff_lines(path, first_only=True)  # cheap: an empty file; the full scan only on a parse failure
     try:
         if name.endswith((".gtf",)):
             df = pr.read_gtf(str(path)).df
@@ -41,18 +45,55 @@ def _read_source(source) -> tuple[pd.DataFrame, str]:
             df = _read_bed(path)
         else:
             raise ValueError(f"{str(path)!r}: unknown annotation format; use .gtf, .gff3 or .bed (optionally .gz).")
-    except (ValueError, KeyError, IndexError) as err:
-        if "unknown annotation" in str(err):
+    except Exception as err:  # noqa: BLE001  (pyranges raises bare Exception / UnboundLocalError on bad input)
+        if "unknown annotation" in str(err) or isinstance(err, InputFileError):
             raise
-        raise ValueError(f"Could not parse gene annotation {str(path)!r}: {err}") from err
+        if name.endswith((".gtf", ".gff", ".gff3")):
+            _check_gff_lines(path)  # names the first line without 9 columns, if that is the cause
+        raise InputFileError(
+            f"Could not parse gene annotation {str(path)!r} ({type(err).__name__}: {err}). Check that it is a "
+            "tab-separated GTF/GFF3 (9 columns) or BED (>= 6 columns, with strand) file."
+        ) from err
     if df.empty:
-        raise ValueError(f"{str(path)!r} holds no gene records (for GTF/GFF3: no rows with feature 'gene').")
+        raise InputFileError(f"{str(path)!r} holds no gene records (for GTF/GFF3: no rows with feature 'gene').")
     return df, str(path)
 
 
+def _open_text(path: Path):
+    import gzip
+
+    return gzip.open(path, "rt") if path.name.endswith(".gz") else open(path, "rt")
+
+
+def _check_gff_lines(path: Path, *, first_only: bool = False) -> None:
+    """Refuse, naming the file and line, a GTF/GFF3 that pyranges would fail on with a bare library error:
+    no records at all, or a record line without the 9 tab-separated columns (``first_only``: stop after the first
+    record)."""
+    n = 0
+    with _open_text(path) as fh:
+        for i, line in enumerate(fh, start=1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            n += 1
+            k = line.rstrip("\n\r").count("\t") + 1
+            if k < 9:
+                raise InputFileError(
+                    f"{str(path)!r} line {i} has {k} columns, a GTF/GFF3 record needs 9 tab-separated columns "
+                    f"(seqname source feature start end score strand frame attributes): {line.strip()[:80]!r}. "
+                    "Fix or remove that line (spaces instead of tabs?)."
+                )
+            if first_only:
+                return
+    if n == 0:
+        raise InputFileError(f"{str(path)!r} is empty: no records (only comments or blank lines). Check the path and "
+                             "that the download completed.")
+
+
 def _read_bed(path: Path) -> pd.DataFrame:
-    with open(path, "rt") if not path.name.endswith(".gz") else __import__("gzip").open(path, "rt") as fh:
+    with _open_text(path) as fh:
         first = fh.readline()
+    if not first.strip():
+        raise InputFileError(f"{str(path)!r} is empty (no BED records).")
     has_header = first.startswith(("#", "track", "browser")) or not first.split("\t")[1].strip().isdigit()
     if has_header and first.startswith("#"):
         df = pd.read_csv(path, sep="\t")
@@ -106,8 +147,10 @@ def read_genes(
     AnnData with ``n_vars = 0`` and ``obs`` columns ``chrom``, ``start``, ``end`` (0-based, half-open),
     ``strand``, ``tss`` and ``gene_name`` (plus ``gene_type`` when known). ``tss`` is the 0-based coordinate of
     the first transcribed base: ``start`` on ``+``, ``end - 1`` on ``-``; a ``tss`` column in a DataFrame source is
-    used as given. Duplicated gene ids keep the first record (counted and logged); genes without a strand are
-    dropped (counted and logged). Genes are returned in genomic order (natural chromosome order, then TSS), which
+    used as given. Duplicated gene ids keep the first record (counted and logged); genes whose strand is not
+    ``+``/``-`` (e.g. ``.``) are dropped (counted and logged, with examples); a source with no strand column at all
+    is an error (``InputFileError``): its genes are never assumed to be on ``+``. Empty files and GTF/GFF3 lines
+    without 9 columns are errors naming the file (and line). Genes are returned in genomic order (natural chromosome order, then TSS), which
     keeps nearby genes in the same chunk when tracks are extracted.
     """
     df, label = _read_source(source)
@@ -126,7 +169,12 @@ def read_genes(
             raise ValueError(f"{label}: no gene id column (looked for {list(_ID_COLS)}).")
     name_col = _pick(df, [c for c in _NAME_COLS if c != id_col]) or id_col
     type_col = _pick(df, _TYPE_COLS)
-    strand = df["Strand"].astype(str) if "Strand" in df else pd.Series("+", index=df.index)
+    if "Strand" not in df:
+        raise InputFileError(
+            f"{label}: no strand column, so TSSs cannot be placed (a minus-strand gene's TSS is at its end). Give a "
+            "BED6 file (chrom start end name score strand) or a DataFrame with a 'strand' column of '+'/'-'."
+        )
+    strand = df["Strand"].astype(str)
     obs = pd.DataFrame(
         {
             "chrom": df["Chromosome"].astype(str).to_numpy(),
@@ -149,7 +197,8 @@ def read_genes(
         raise ValueError(f"{label}: {int(bad.sum())} genes have end <= start or start < 0 (e.g. {ex!r}).")
     nostrand = ~obs["strand"].isin(["+", "-"])
     if nostrand.any():
-        logger.warning("%s: dropping %d genes without a +/- strand.", label, int(nostrand.sum()))
+        logger.warning("%s: dropping %d genes without a +/- strand (e.g. %s).", label, int(nostrand.sum()),
+                       ", ".join(repr(g) for g in obs.index[nostrand][:5]))
         obs = obs.loc[~nostrand]
     if gene_types is not None:
         if "gene_type" not in obs:

@@ -12,8 +12,11 @@ from anndata import AnnData
 
 from .._core import get_window
 from ._bigwig import _check_role
-from ._build import append_track, finish_rows, run_rows
+from ._assembly import check_assembly
+from ._build import (append_track, discard_block_stats, finish_rows, in_row_batches, new_stats_token,
+                     report_block_stats, run_rows)
 from ._chroms import gene_chroms
+from ._validate import InputFileError, as_int, reading
 from ._window import minus_strand, window_starts
 
 logger = logging.getLogger(__name__)
@@ -40,7 +43,7 @@ def resolve_cooler_uri(uri: str | os.PathLike, resolution: int | None) -> str:
     try:
         groups = cooler.fileops.list_coolers(path)
     except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{path!r} is not a cooler file (.cool/.mcool): {err}") from err
+        raise InputFileError(f"{path!r} is not a cooler file (.cool/.mcool), or it is corrupt: {err}") from err
     if not groups:
         try:  # older cooler formats (v1/v2) are not listed by list_coolers but open fine
             cooler.Cooler(path).binsize
@@ -81,20 +84,30 @@ class _CoolerBlock:
     balance: bool
     transform: str | None
     nan: float | None
+    token: str | None = None
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
+        # per-base rows of a wide window are large (40 genes x 2 Mb = 320 MB of float32, and the transform and the
+        # binning make temporaries of the same size): work through the genes in batches of bounded size
+        return in_row_batches(self._rows, lo, hi, self.width)
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
         import cooler
 
         # One dense rectangle (TSS bins x window bins) is fetched per cluster of nearby genes on a chromosome
-        # instead of one fetch per gene (a cooler fetch costs milliseconds however small); clusters break at
-        # gaps > max_gap bins or when either side of the rectangle would exceed max_bins. Each gene's profile is
+        # instead of one fetch per gene (a cooler fetch costs milliseconds however small). The rectangle is bounded
+        # by the window, not by the cluster: at most `win_bins` TSS rows and 2 * win_bins columns, because cooler
+        # reads every stored pixel of each row (and of each column, for the lower triangle) it touches, so a
+        # cluster-sized rectangle of a dense matrix read ~1 GB of pixels to return kilobytes. Each gene's profile is
         # then the same matrix row as before: element (TSS bin, position bin) of the same stored pixels.
-        max_gap, max_bins = 200, 1000
-        clr = cooler.Cooler(self.uri)
-        res = clr.binsize
-        sizes = clr.chromsizes
-        mat = clr.matrix(balance=self.balance, sparse=False)
+        with reading(self.uri, "the cooler header"):
+            clr = cooler.Cooler(self.uri)
+            res = clr.binsize
+            sizes = clr.chromsizes
+            mat = clr.matrix(balance=self.balance, sparse=False)
         width = self.width
+        win_bins = width // res + 1
+        max_gap = win_bins
         vals = np.full((hi - lo, width), np.nan, dtype=np.float32)
         chroms = self.chroms[lo:hi]
         starts = np.asarray(self.starts[lo:hi], dtype=np.int64)
@@ -111,17 +124,20 @@ class _CoolerBlock:
             i, n = 0, len(rows)
             while i < n:
                 c0, c1, r0, r1, j = b_lo[i], b_hi[i], tb[i], tb[i], i + 1
-                while (j < n and b_lo[j] <= c1 + max_gap and max(c1, b_hi[j]) - c0 < max_bins
-                       and max(r1, tb[j]) - min(r0, tb[j]) < max_bins):
+                while (j < n and b_lo[j] <= c1 + max_gap and max(c1, b_hi[j]) - c0 < 2 * win_bins
+                       and max(r1, tb[j]) - min(r0, tb[j]) < win_bins):
                     c1, r0, r1 = max(c1, b_hi[j]), min(r0, tb[j]), max(r1, tb[j])
                     j += 1
-                rect = mat.fetch((c, int(r0) * res, min(size, (int(r1) + 1) * res)),
-                                 (c, int(c0) * res, min(size, (int(c1) + 1) * res)))
+                with reading(self.uri, f"contacts of {c}:{int(c0) * res}-{min(size, (int(c1) + 1) * res)}",
+                             errors=(OSError, RuntimeError, ValueError, KeyError)):
+                    rect = mat.fetch((c, int(r0) * res, min(size, (int(r1) + 1) * res)),
+                                     (c, int(c0) * res, min(size, (int(c1) + 1) * res)))
                 for k in range(i, j):
                     vals[rows[k], cs[k] - s[k] : ce[k] - s[k]] = rect[tb[k] - r0, np.arange(cs[k], ce[k]) // res - c0]
                 i = j
         return finish_rows(transform_contacts(vals, self.transform), bin_size=self.bin_size, stat="mean",
-                           flip=self.flip[lo:hi], nan=self.nan)
+                           flip=self.flip[lo:hi], nan=self.nan, token=self.token,
+                           present=np.array([x is not None for x in chroms], dtype=bool))
 
 
 def add_hic(
@@ -170,20 +186,31 @@ def add_hic(
     _check_role(role, "hic")
     if transform not in HIC_TRANSFORMS:
         raise ValueError(f"transform must be one of {HIC_TRANSFORMS}; got {transform!r}.")
+    if resolution is not None:
+        resolution = as_int(resolution, "resolution", minimum=1)
     win = get_window(adata)
     curi = resolve_cooler_uri(uri, resolution)
-    clr = cooler.Cooler(curi)
-    if balance and "weight" not in clr.bins().columns:
+    with reading(curi, "the cooler header"):
+        clr = cooler.Cooler(curi)
+        bins_columns = clr.bins().columns
+    if balance and "weight" not in bins_columns:
         raise ValueError(
             f"{curi!r} has no balancing weights (bins/weight). Pass balance=False for raw counts, or balance it "
             f"first: `cooler balance {curi}`."
         )
     chroms = gene_chroms(adata, clr.chromnames, source=curi, fill=str(nan))
+    check_assembly(adata, chroms, clr.chromsizes.to_dict(), source=curi, file_assembly=clr.info.get("genome-assembly"))
     flip = minus_strand(adata) & (win["orientation"] == "transcript")
     tss = adata.obs["tss"].to_numpy(dtype=np.int64)
+    token = new_stats_token(curi)
     fn = _CoolerBlock(curi, chroms, window_starts(adata, win), tss, flip, win["width"], win["bin_size"], balance,
-                      transform, nan)
+                      transform, nan, token)
     block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"hic-{name}")
     row = {"name": str(name), "sample": str(sample), "role": role, "kind": "hic", "source": curi,
            "transform": str(transform or "")}
-    append_track(adata, block, row, store=store, desc=f"add_hic({name})")
+    try:
+        append_track(adata, block, row, store=store, desc=f"add_hic({name})")
+    except BaseException:
+        discard_block_stats(token)
+        raise
+    report_block_stats(token, n_present=int(sum(c is not None for c in chroms)), nan=nan)

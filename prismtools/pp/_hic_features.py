@@ -21,9 +21,10 @@ from anndata import AnnData
 
 from .._core import get_window
 from ._bigwig import _check_role
-from ._build import append_track, finish_rows, run_rows
+from ._build import append_track, finish_rows, in_row_batches, run_rows
 from ._chroms import gene_chroms
 from ._hic import HIC_TRANSFORMS, transform_contacts
+from ._validate import as_int
 from ._window import minus_strand, window_starts
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,9 @@ class _H5ProfileBlock:
     nan: float | None
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
+        return in_row_batches(self._rows, lo, hi, self.width)  # bounded memory for wide windows
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
         import h5py
 
         vals = np.full((hi - lo, self.width), np.nan, dtype=np.float32)
@@ -180,7 +184,7 @@ def add_hic_profiles(
     _check_common(role, transform)
     win = get_window(adata)
     pattern = profile_file_pattern(path)
-    span = int(span)
+    span = as_int(span, "span", minimum=2)
     obs_chroms = adata.obs["chrom"].astype(str).to_numpy()
     tss = adata.obs["tss"].to_numpy(dtype=np.int64)
     check_profile_files(pattern, obs_chroms, key=key, span=span)
@@ -244,6 +248,9 @@ class _JuicerBlock:
     nan: float | None
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
+        return in_row_batches(self._rows, lo, hi, self.width)  # bounded memory for wide windows
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
         # One rectangle (TSS bins x window bins) is fetched per cluster of nearby genes on a chromosome instead of
         # one fetch per gene (each fetch reads and decompresses whole blocks); clusters break at TSS gaps > max_gap
         # bins or when the rectangle would exceed max_rows x max_cols bins (hicstraw builds it on the C stack).
@@ -344,7 +351,8 @@ def add_juicer_hic(
         resolutions = [int(r) for r in hic.getResolutions()]
     except Exception as err:  # noqa: BLE001
         raise ValueError(f"{str(p)!r} could not be read as a .hic file ({err}).") from err
-    if int(resolution) not in resolutions:
+    resolution = as_int(resolution, "resolution", minimum=1)
+    if resolution not in resolutions:
         raise ValueError(f"{str(p)!r} has no resolution {resolution}; available: {sorted(resolutions)}.")
     sizes = {n: length for n, length in chrom_list if n.upper() != "ALL"}
     chroms = gene_chroms(adata, sizes, source=str(p), fill=str(nan))

@@ -148,7 +148,11 @@ def split_blocks(
     -------
     Nothing. Writes ``obs[key_added]`` (categorical ``train``/``valid``/``test``).
     """
-    test, valid = {int(b) for b in test}, {int(b) for b in valid}
+    from ._validate import as_int
+
+    n_blocks = as_int(n_blocks, "n_blocks", minimum=1)
+    test = {as_int(b, "test block", minimum=0) for b in test}
+    valid = {as_int(b, "valid block", minimum=0) for b in valid}
     bad = [b for b in test | valid if not 0 <= b < n_blocks]
     if bad or test & valid:
         raise ValueError(f"test/valid blocks must be distinct numbers in [0, {n_blocks}); got test={sorted(test)}, valid={sorted(valid)}.")

@@ -13,7 +13,8 @@ from anndata import AnnData
 from .._core import get_window
 from ._bigwig import _check_role
 from ._build import append_track, finish_rows, run_rows
-from ._tables import align_to_genes, read_table
+from ._tables import align_to_genes, numeric_values, read_table
+from ._validate import as_int
 from ._window import window_starts
 
 logger = logging.getLogger(__name__)
@@ -84,13 +85,15 @@ def add_table_track(
     df, label = read_table(table, what="track table")
     if column not in df.columns:
         raise KeyError(f"{label}: column {column!r} not found; columns are {list(df.columns)[:20]}.")
+    keys = pd.Index(df[gene_key].astype(str)) if gene_key is not None and gene_key in df.columns else df.index
+    df = df.assign(**{column: numeric_values(df[column], label=label, column=str(column), keys=keys).to_numpy()})
     aligned, _ = align_to_genes(adata, df, gene_key=gene_key, label=label, what="track table")
-    vals = pd.to_numeric(aligned[column], errors="coerce").to_numpy(dtype=np.float32)
+    vals = aligned[column].to_numpy(dtype=np.float32)
     n_missing = int(np.isnan(vals).sum())
     if n_missing:
         logger.warning("%s: %d genes have no %r value; their track is %s.", label, n_missing, column, nan)
     fn = _PaintBlock(vals, window_starts(adata, win), adata.obs["tss"].to_numpy(np.int64), win["width"],
-                     win["bin_size"], int(extent), nan)
+                     win["bin_size"], as_int(extent, "extent", minimum=1), nan)
     block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"table-{name}")
     row = {"name": str(name), "sample": str(sample), "role": role, "kind": "table",
            "source": f"{label}:{column}", "transform": ""}

@@ -95,3 +95,51 @@ def align_to_genes(
         "%s: matched %d of %d genes by %s (%d table rows unused).", label, n, adata.n_obs, used, len(keys) - n
     )
     return out, used
+
+
+#: tokens that mark a missing value in a table (pandas reads most of them as NaN already); anything else that is
+#: not a number is an error, never a silent NaN.
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "-nan", "none", "null", "<na>", "#n/a", "-", ".", "?"})
+
+
+def numeric_values(series: pd.Series, *, label: str, column: str, keys: pd.Index | None = None) -> pd.Series:
+    """A table column as float64, refusing non-numeric text and counting missing and infinite values.
+
+    Missing markers (empty cells, ``NA``, ``n/a``, ``NaN``, ``null``, ``-``, ...) become NaN and are counted in a
+    warning with example keys. Any other text (``"abc"``, a decimal comma ``"1,5"``) raises
+    :class:`~prismtools.pp.InputFileError` listing examples, because turning it into NaN would silently
+    lose data. ``+inf``/``-inf`` become NaN, counted in a warning: no downstream model can use them.
+    ``keys`` (default: the series index) name the rows in messages.
+    """
+    from ._validate import InputFileError
+
+    keys = series.index if keys is None else keys
+    vals = pd.to_numeric(series, errors="coerce")
+    if not pd.api.types.is_numeric_dtype(vals):  # e.g. all-NA object column
+        vals = vals.astype(np.float64)
+    vals = vals.astype(np.float64)
+    failed = vals.isna().to_numpy() & series.notna().to_numpy()
+    if failed.any():
+        text = series[failed].astype(str).str.strip()
+        is_missing = text.str.lower().isin(MISSING_TOKENS).to_numpy()
+        bad = np.flatnonzero(failed)[~is_missing]
+        if bad.size:
+            ex = ", ".join(f"{keys[i]}={series.iloc[i]!r}" for i in bad[:5])
+            comma = any("," in str(series.iloc[i]) for i in bad[:50])
+            raise InputFileError(
+                f"{label}: {bad.size} values in column {column!r} are not numbers (e.g. {ex}). Fix the file"
+                + (" (decimal commas: write 1.5, not 1,5)" if comma else "")
+                + "; mark missing values as NA or leave the cell empty."
+            )
+    n_missing = int(vals.isna().sum())
+    if n_missing:
+        ex = list(map(str, keys[vals.isna().to_numpy()][:5]))
+        logger.warning("%s: %d values marked missing in column %r (e.g. %s); stored as NaN.", label, n_missing,
+                       column, ", ".join(ex))
+    inf = np.isinf(vals.to_numpy())
+    if inf.any():
+        ex = ", ".join(f"{keys[i]}={vals.iloc[i]}" for i in np.flatnonzero(inf)[:5])
+        logger.warning("%s: %d infinite values in column %r (e.g. %s); treated as missing (NaN).", label,
+                       int(inf.sum()), column, ex)
+        vals = vals.mask(np.isinf(vals))
+    return vals

@@ -8,6 +8,7 @@ import numpy as np
 from anndata import AnnData
 
 from .._core import TRACKS_KEY, SEQUENCE_KEY, get_window, prism_uns
+from ._validate import as_int
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +21,8 @@ def set_window(adata: AnnData, width: int = 2000, *, bin_size: int = 1, assembly
     adata
         Gene-centric AnnData (from :func:`prismtools.pp.read_genes`).
     width
-        Window width in bp (even). The TSS base sits at index ``width // 2`` of ``obsm["sequence"]``.
+        Window width in bp (a positive even integer; ``2000.0`` is accepted, ``2000.7`` and ``"2kb"`` are errors,
+        never truncated). The TSS base sits at index ``width // 2`` of ``obsm["sequence"]``.
     bin_size
         Track resolution in bp; tracks have ``width // bin_size`` bins. ``width / 2`` must be a multiple of
         ``bin_size`` so the TSS starts a bin.
@@ -33,10 +35,9 @@ def set_window(adata: AnnData, width: int = 2000, *, bin_size: int = 1, assembly
     Changing the window of an AnnData that already holds sequence or tracks is an error (they would no
     longer match); crop with :func:`prismtools.pp.crop_window` instead.
     """
-    width, bin_size = int(width), int(bin_size)
-    if width <= 0 or width % 2:
-        raise ValueError(f"width must be a positive even number of bp, got {width}.")
-    if bin_size <= 0 or (width // 2) % bin_size:
+    width = as_int(width, "width", minimum=2, even=True)
+    bin_size = as_int(bin_size, "bin_size", minimum=1)
+    if (width // 2) % bin_size:
         raise ValueError(
             f"bin_size={bin_size} must divide width/2={width // 2} so that the TSS starts a bin "
             f"(e.g. bin_size in {[b for b in (1, 2, 5, 10, 20, 50, 100, 125, 200, 250, 500, 1000) if (width // 2) % b == 0]})."
@@ -90,7 +91,7 @@ def crop_window(adata: AnnData, width: int, *, copy: bool = False) -> AnnData | 
     """
     adata = adata.copy() if copy else adata
     win = get_window(adata)
-    width = int(width)
+    width = as_int(width, "width", minimum=2, even=True)
     if width > win["width"] or width <= 0 or width % 2 or (width // 2) % win["bin_size"]:
         raise ValueError(
             f"Cannot crop width {win['width']} (bin_size {win['bin_size']}) to {width}: need an even width <= "

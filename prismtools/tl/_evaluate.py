@@ -10,34 +10,13 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from ._metrics import METRICS, regression_metrics
 from ._registry import SPLIT_KEY, get_split, get_targets
 
 logger = logging.getLogger(__name__)
 
-METRICS = ["n", "MSE", "MAE", "Pearson", "Spearman", "R2"]
-
-
-def metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """``n``, ``MSE``, ``MAE``, ``Pearson``, ``Spearman`` and ``R2`` (``1 - SS_res / SS_tot``) of finite pairs."""
-    from scipy import stats
-
-    pred, y = np.asarray(pred, np.float64).ravel(), np.asarray(y, np.float64).ravel()
-    ok = np.isfinite(pred) & np.isfinite(y)
-    pred, y = pred[ok], y[ok]
-    n = int(len(y))
-    out = {"n": n, "MSE": np.nan, "MAE": np.nan, "Pearson": np.nan, "Spearman": np.nan, "R2": np.nan}
-    if n == 0:
-        return out
-    err = pred - y
-    out["MSE"] = float(np.mean(err**2))
-    out["MAE"] = float(np.mean(np.abs(err)))
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    if ss_tot > 0:
-        out["R2"] = 1.0 - float(np.sum(err**2)) / ss_tot
-    if n > 1 and np.ptp(pred) > 0 and np.ptp(y) > 0:
-        out["Pearson"] = float(stats.pearsonr(pred, y)[0])
-        out["Spearman"] = float(stats.spearmanr(pred, y)[0])
-    return out
+#: the metrics of :func:`evaluate` (kept here for existing imports; defined in ``tl._metrics``)
+metrics = regression_metrics
 
 
 def _resolve_pred_key(adata: AnnData, pred_key: str) -> str:
@@ -56,6 +35,7 @@ def evaluate(
     pred_key: str | Sequence[str],
     sample: str,
     split: str | Sequence[str] | None = "test",
+    split_key: str = SPLIT_KEY,
 ) -> pd.DataFrame:
     """Compare predictions in ``obs`` with the observed expression of ``sample``.
 
@@ -72,7 +52,10 @@ def evaluate(
     sample
         The biosample (``var`` name) whose expression is the truth.
     split
-        Split(s) of ``obs["split"]`` to score, one row each; ``None`` scores all genes (row ``"all"``).
+        Split(s) of ``obs[split_key]`` to score, one row each; ``None`` scores all genes (row ``"all"``).
+    split_key
+        obs column holding the ``train``/``valid``/``test`` labels (default ``"split"``, as written by
+        :func:`prismtools.pp.split_chromosomes`).
 
     Returns
     -------
@@ -91,10 +74,10 @@ def evaluate(
         if not keys:
             raise ValueError("pred_key is an empty list; pass one or more obs columns with predictions.")
         if len(keys) == 1:
-            return evaluate(adata, pred_key=keys[0], sample=sample, split=split)
+            return evaluate(adata, pred_key=keys[0], sample=sample, split=split, split_key=split_key)
         for k in keys:
             _resolve_pred_key(adata, k)  # fail early, naming the missing column
-        tables = [evaluate(adata, pred_key=k, sample=sample, split=split) for k in keys]
+        tables = [evaluate(adata, pred_key=k, sample=sample, split=split, split_key=split_key) for k in keys]
         stacked = np.stack([t[METRICS].to_numpy(np.float64) for t in tables])  # keys x splits x metrics
         out = pd.DataFrame(index=tables[0].index)
         out["n_keys"] = len(keys)
@@ -110,14 +93,14 @@ def evaluate(
     y = get_targets(adata, sample).astype(np.float64)
     rows = {}
     if split is None:
-        rows["all"] = metrics(pred, y)
+        rows["all"] = regression_metrics(pred, y)
     else:
-        labels = get_split(adata, SPLIT_KEY)
+        labels = get_split(adata, split_key)
         for s in [split] if isinstance(split, str) else list(split):
             mask = labels == str(s)
             if not mask.any():
                 logger.warning("No genes in split %r (splits present: %s).", s, sorted(set(labels) - {""}))
-            rows[str(s)] = metrics(pred[mask], y[mask])
+            rows[str(s)] = regression_metrics(pred[mask], y[mask])
     out = pd.DataFrame.from_dict(rows, orient="index")[METRICS]
     out["n"] = out["n"].astype(int)
     out.index.name = "split"

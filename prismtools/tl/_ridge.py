@@ -10,8 +10,9 @@ import pandas as pd
 from anndata import AnnData
 
 from .._core import TRACKS_KEY, UNS_KEY, bin_offsets, covariate_names, get_window, resolve_tracks, track_table
-from ._evaluate import metrics
+from ._metrics import regression_metrics
 from ._registry import (
+    SPLIT_KEY,
     covariate_stats,
     get_split,
     get_targets,
@@ -73,6 +74,17 @@ def _resolve_features(adata: AnnData, sample: str, features) -> tuple[list[int],
     return tracks, covs
 
 
+#: track-table transforms after which a track is already on a log scale
+_LOG_SCALE = ("log1p", "log10p1", "log")
+
+
+def _already_scaled(transform: str) -> str | None:
+    """The first log transform in a track's recorded chain (``"log1p"``, ``"log10p1,zscore"``, ...), or ``None``
+    when the track was never log-transformed."""
+    steps = [t.strip() for t in str(transform or "").split(",") if t.strip()]
+    return next((t for t in steps if t in _LOG_SCALE), None)
+
+
 def _fit(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
     """Ridge on standardised ``x`` with an unpenalised intercept."""
     b0 = float(y.mean())
@@ -89,12 +101,17 @@ def ridge_baseline(
     key_added: str = "ridge",
     alpha: float | Sequence[float] = 1.0,
     central_bp: int = 1000,
+    log1p: bool | None = None,
+    split_key: str = SPLIT_KEY,
 ) -> None:
     """Ridge regression of expression on TSS-aggregated signals and covariates.
 
     Each track contributes one feature: its mean over the central ``central_bp`` (1 kb) around the TSS,
     NaN -> 0, transformed by ``log1p`` (sign-preserving, ``sign(x) * log1p(|x|)``, so normalised tracks with
-    negative values stay finite). Features are standardised with the training genes' statistics (missing
+    negative values stay finite) unless the track table (``uns["prism"]["tracks"]["transform"]``) records that the
+    track was already log-transformed (``log1p`` from :func:`prismtools.pp.normalize_tracks`, ``log10p1`` from
+    :func:`prismtools.pp.add_hic`, alone or followed by ``zscore``/``quantile``): those enter as they are, so the
+    baseline is never handicapped by a double log. Features are standardised with the training genes' statistics (missing
     values -> the training mean). The model is fit on the ``train`` genes with a finite target and predicts
     every gene.
 
@@ -114,11 +131,17 @@ def ridge_baseline(
         used (then refit on ``train``).
     central_bp
         Width of the window around the TSS that tracks are averaged over.
+    log1p
+        ``None`` (default): the signed log1p for raw tracks only, as above. ``True``: for every track; ``False``:
+        for none.
+    split_key
+        obs column with the ``train``/``valid``/``test`` labels.
 
     Returns
     -------
     Nothing. Writes ``obs[f"{key_added}_pred"]`` (float32, all genes) and ``uns[key_added]`` with ``params``
-    (sample, features, alpha chosen, central_bp, n_train), ``coef`` (DataFrame: feature, coef on the
+    (sample, features, alpha chosen, central_bp, n_train, intercept, split_key, ``track_transform``: per track, the
+    transform applied to its feature, ``"signed_log1p"`` or ``"none (already <transform>)"``), ``coef`` (DataFrame: feature, coef on the
     standardised scale, plus ``mean`` and ``std`` used to standardise) and ``alphas`` (DataFrame: alpha,
     valid_mse; only when a grid was given).
     """
@@ -126,16 +149,29 @@ def ridge_baseline(
         raise ValueError(f"key_added={UNS_KEY!r} would overwrite uns[{UNS_KEY!r}] (the data model); pick another key.")
     sample_index(adata, sample)
     y = get_targets(adata, sample).astype(np.float64)
-    split = get_split(adata)
+    split = get_split(adata, split_key)
+    if isinstance(central_bp, (bool, np.bool_)) or not float(central_bp) > 0 or float(central_bp) != int(central_bp):
+        raise ValueError(f"central_bp must be a positive whole number of bp, got {central_bp!r}.")
     track_idx, covs = _resolve_features(adata, sample, features)
     tab = track_table(adata)
     names = [f"tss_{tab['name'][i]}" for i in track_idx] + list(covs)
-    signal = _signed_log1p(tss_signal(adata, track_idx, central_bp=central_bp))
+    signal = tss_signal(adata, track_idx, central_bp=int(central_bp))
+    track_transform = {}
+    for j, t in enumerate(track_idx):
+        done = _already_scaled(tab["transform"][t]) if "transform" in tab else None
+        if log1p is True or (log1p is None and done is None):
+            signal[:, j] = _signed_log1p(signal[:, j])
+            track_transform[str(tab["name"][t])] = "signed_log1p"
+        else:
+            track_transform[str(tab["name"][t])] = f"none (already {done})" if done else "none"
+    if log1p is None and any(v != "signed_log1p" for v in track_transform.values()):
+        logger.info("ridge: features of tracks already transformed enter as they are: %s",
+                    {k: v for k, v in track_transform.items() if v != "signed_log1p"})
     x = np.column_stack([signal, read_covariates(adata, covs).astype(np.float64)])
     train = np.flatnonzero((split == "train") & np.isfinite(y))
     valid = np.flatnonzero((split == "valid") & np.isfinite(y))
     if len(train) == 0:
-        raise ValueError(f"No training genes with expression for {sample!r} (obs['split'] == 'train').")
+        raise ValueError(f"No training genes with expression for {sample!r} (obs[{split_key!r}] == 'train').")
     mean, std = covariate_stats(x[train])
     xs = standardise_covariates(x, mean, std, what="(ridge features)").astype(np.float64)
     grid = [float(alpha)] if np.isscalar(alpha) else [float(a) for a in alpha]
@@ -149,7 +185,7 @@ def ridge_baseline(
         scores = []
         for a in grid:
             w, b0 = _fit(xs[train], y[train], a)
-            scores.append(metrics(xs[valid] @ w + b0, y[valid])["MSE"])
+            scores.append(regression_metrics(xs[valid] @ w + b0, y[valid])["MSE"])
         chosen = grid[int(np.nanargmin(scores))]
         path = pd.DataFrame({"alpha": grid, "valid_mse": scores})
         logger.info("ridge: alpha %g chosen on %d validation genes (MSE %.4f)", chosen, len(valid), min(scores))
@@ -158,7 +194,8 @@ def ridge_baseline(
     uns = {
         "params": {
             "sample": str(sample), "features": names, "alpha": chosen, "central_bp": int(central_bp),
-            "n_train": int(len(train)), "intercept": b0,
+            "n_train": int(len(train)), "intercept": b0, "split_key": str(split_key),
+            "track_transform": track_transform,
         },
         "coef": pd.DataFrame({"coef": w, "mean": mean, "std": std}, index=pd.Index(names, name="feature")),
     }

@@ -53,7 +53,7 @@ def test_read_genes_duplicates_logged(caplog):
 def test_add_expression_by_symbol_and_transform(genome, caplog):
     a = pt.pp.read_genes(genome["gtf"])
     tab = pd.DataFrame({"TPM": [9.0, 99.0, 0.0, 5.0]}, index=["G1", "G2", "G3", "UNKNOWN"])
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="prismtools"):
         pt.pp.add_expression(a, tab, sample="K562", transform="log10p1")
     assert "matched 3 of 6 genes by gene_name" in caplog.text
     x = pd.Series(a[:, "K562"].X[:, 0], index=a.obs["gene_name"])

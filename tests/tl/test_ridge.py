@@ -65,3 +65,52 @@ def test_evaluate_and_ridge_do_not_import_torch():
         "assert 'torch' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_ridge_does_not_log_transform_tracks_twice():
+    """Tracks that normalize_tracks(method="log1p") already transformed (the track table says so) enter the ridge
+    as they are; raw tracks get the sign-preserving log1p. Identical features, identical predictions."""
+    a = pt.datasets.toy(n_genes=300, width=64, seed=2)
+    b = a.copy()
+    pt.pp.normalize_tracks(b, method="log1p")
+    assert (pt.get_tracks(b).shape[1] == 3) and all(t == "log1p" for t in b.uns["prism"]["tracks"]["transform"])
+    pt.tl.ridge_baseline(a, sample="toy", features=["H3K27ac"], key_added="raw")
+    pt.tl.ridge_baseline(b, sample="toy", features=["H3K27ac"], key_added="logged")
+    from prismtools.tl._ridge import tss_signal
+
+    # the feature of the logged tracks is their TSS mean as stored, not log1p of it
+    feat = tss_signal(b, [0])[:, 0]
+    coef = b.uns["logged"]["coef"]
+    np.testing.assert_allclose(coef.loc["tss_H3K27ac", "mean"], feat[(b.obs["split"] == "train").to_numpy()].mean(),
+                               rtol=1e-6)
+    assert b.uns["logged"]["params"]["track_transform"] == {"H3K27ac": "none (already log1p)"}
+    assert a.uns["raw"]["params"]["track_transform"] == {"H3K27ac": "signed_log1p"}
+    # the explicit choice still exists
+    pt.tl.ridge_baseline(b, sample="toy", features=["H3K27ac"], key_added="forced", log1p=True)
+    assert b.uns["forced"]["params"]["track_transform"] == {"H3K27ac": "signed_log1p"}
+
+
+def test_ridge_and_evaluate_split_key():
+    a = pt.datasets.toy(n_genes=200, width=64, seed=3)
+    a.obs["myfold"] = a.obs["split"]
+    del a.obs["split"]
+    pt.tl.ridge_baseline(a, sample="toy", split_key="myfold")
+    res = pt.tl.evaluate(a, pred_key="ridge_pred", sample="toy", split_key="myfold")
+    assert res.loc["test", "n"] == int((a.obs["myfold"] == "test").sum())
+    assert "ridge" in a.uns and "ridge" not in a.uns["prism"]
+    assert a.uns["ridge"]["params"]["split_key"] == "myfold"
+    with pytest.raises(KeyError, match="split"):
+        pt.tl.ridge_baseline(a, sample="toy")
+
+
+def test_one_metrics_module():
+    from prismtools.tl import _evaluate, _metrics, _ridge
+    from prismtools.pl import _predictions
+
+    assert _evaluate.metrics is _metrics.regression_metrics
+    assert _ridge.regression_metrics is _metrics.regression_metrics
+    assert _predictions.regression_metrics is _metrics.regression_metrics
+    m = _metrics.regression_metrics(np.array([1.0, 2.0, np.nan, 4.0]), np.array([1.0, 2.5, 3.0, np.inf]))
+    assert m["n"] == 2 and m["MSE"] == pytest.approx(0.125)
+    c = _metrics.regression_metrics(np.ones(5), np.arange(5.0))
+    assert np.isnan(c["Pearson"]) and np.isnan(c["Spearman"]) and c["R2"] == pytest.approx(1 - 15 / 10)
