@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = ROOT / "pyproject.toml"
 
 # import name -> distribution name, where they differ
-DISTRIBUTION = {"yaml": "pyyaml", "hicstraw": "hic-straw", "sklearn": "scikit-learn", "PIL": "pillow"}
+DISTRIBUTION = {"yaml": "pyyaml", "hicstraw": "hic-straw", "sklearn": "scikit-learn", "PIL": "pillow", "Bio": "biopython"}
 # imports guarded by a try/except that names the extra to install (optional features)
-OPTIONAL = {"hicstraw": "hic", "distributed": "test"}
+OPTIONAL = {"hicstraw": "hic", "distributed": "test", "Bio": "bgzip"}
 
 
 def _project() -> dict:
