@@ -117,7 +117,7 @@ def _open_fasta(fasta: str | os.PathLike):
             import Bio  # noqa: F401  (pyfaidx reads bgzip through biopython)
         except ImportError:
             raise InputFileError(
-                f"{str(path)!r} is bgzip-compressed; reading it needs biopython (`pip install "prismtools[bgzip]"` or `pip install biopython`), or "
+                f"{str(path)!r} is bgzip-compressed; reading it needs biopython (`pip install 'prismtools[bgzip]'` or `pip install biopython`), or "
                 f"decompress it (`gunzip {path.name}`)."
             ) from None
     try:
