@@ -262,7 +262,8 @@ def add_expression(
         if value not in df.columns:
             raise KeyError(f"{label}: value column {value!r} not found; columns are {list(df.columns)[:20]}.")
         keys = pd.Index(df[gene_key].astype(str)) if gene_key is not None and gene_key in df.columns else df.index
-        df = df.assign(**{value: numeric_values(df[value], label=label, column=str(value), keys=keys).to_numpy()})
+        df = df.copy()  # not assign(**{value: ...}): a Series' or a headerless table's column name may be an int
+        df[value] = numeric_values(df[value], label=label, column=str(value), keys=keys).to_numpy()
         aligned, _ = align_to_genes(adata, df, gene_key=gene_key, label=label, what="expression")
         raw = aligned[value].to_numpy(dtype=np.float64)
         if norm == "cpm":

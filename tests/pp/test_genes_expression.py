@@ -77,6 +77,15 @@ def test_add_expression_headerless_file(genes, tmp_path):
         pt.pp.add_expression(genes, p, sample="K562", transform="sqrt")
 
 
+def test_add_expression_from_unnamed_series_and_int_column(genes):
+    """A Series without a name (column 0 once framed) or a table with integer column names is a valid source."""
+    ids = genes.obs_names[:2]
+    pt.pp.add_expression(genes, pd.Series([9.0, 99.0], index=ids), sample="a", transform="log10p1")
+    np.testing.assert_allclose(genes[ids].X[:, 0], [1.0, 2.0], rtol=1e-6)
+    pt.pp.add_expression(genes, pd.DataFrame({0: [3.0, 4.0]}, index=ids), sample="b", transform=None)
+    np.testing.assert_allclose(genes[ids].X[:, 1], [3.0, 4.0])
+
+
 def test_add_expression_no_match(genes):
     with pytest.raises(ValueError, match="none of its"):
         pt.pp.add_expression(genes, pd.DataFrame({"v": [1.0]}, index=["ZZZ"]), sample="s")
