@@ -146,6 +146,31 @@ def add_track(
     TSS lies beyond its chromosome's end in the file; a warning when more than half of the genes get no data at all
     (an assembly mismatch or a partial file). A corrupt file (unreadable data blocks) raises
     ``InputFileError`` naming it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [1000, 6000, 2000],
+    ...                       "end": [4000, 9000, 5000], "strand": ["+", "-", "+"],
+    ...                       "gene_id": ["ENSG01", "ENSG02", "ENSG03"], "gene_name": ["ALPHA", "BETA", "GAMMA"]})
+    >>> adata = pt.pp.read_genes(genes)
+    >>> pt.pp.set_window(adata, 200, bin_size=10)
+    >>> import pyBigWig
+    >>> bw = pyBigWig.open("H3K27ac.bw", "w")  # a tiny bigWig: a 100-bp peak over each TSS (+/- 50 bp)
+    >>> bw.addHeader([("chr1", 10000), ("chr2", 7000)])
+    >>> bw.addEntries(["chr1", "chr1", "chr2"], [950, 8949, 1950], ends=[1050, 9049, 2050], values=[5.0, 2.0, 8.0])
+    >>> bw.close()
+    >>> pt.pp.add_track(adata, "H3K27ac.bw", name="H3K27ac", sample="K562", role="foreground")
+    >>> adata.obsm["tracks"].shape  # genes x tracks x bins
+    (3, 1, 20)
+    >>> adata.obsm["tracks"][:, 0, 4:16]  # the 100-bp peak fills the 10 central bins
+    array([[0., 5., 5., 5., 5., 5., 5., 5., 5., 5., 5., 0.],
+           [0., 2., 2., 2., 2., 2., 2., 2., 2., 2., 2., 0.],
+           [0., 8., 8., 8., 8., 8., 8., 8., 8., 8., 8., 0.]], dtype=float32)
+    >>> adata.uns["prism"]["tracks"]
+          name sample        role    kind      source transform
+    0  H3K27ac   K562  foreground  bigwig  H3K27ac.bw
     """
     _check_role(role)
     if stat not in STATS:

@@ -41,6 +41,24 @@ def add_covariates(
     -------
     Nothing. Writes ``obsm["covariates"]`` (float32, n_genes x n_covariates; NaN where a gene is missing,
     counted and logged) and ``uns["prism"]["covariates"]`` (names).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [1000, 6000, 2000],
+    ...                       "end": [4000, 9000, 5000], "strand": ["+", "-", "+"],
+    ...                       "gene_id": ["ENSG01", "ENSG02", "ENSG03"], "gene_name": ["ALPHA", "BETA", "GAMMA"]})
+    >>> adata = pt.pp.read_genes(genes)
+    >>> features = pd.DataFrame({"UTR5LEN": [120, 80, 300], "CDSLEN": [900, 1500, 600]},
+    ...                         index=["ENSG01", "ENSG02", "ENSG03"])
+    >>> pt.pp.add_covariates(adata, features, keys=["UTR5LEN", "CDSLEN"])
+    >>> adata.obsm["covariates"]
+    array([[ 120.,  900.],
+           [  80., 1500.],
+           [ 300.,  600.]], dtype=float32)
+    >>> adata.uns["prism"]["covariates"]
+    ['UTR5LEN', 'CDSLEN']
     """
     keys = [keys] if isinstance(keys, str) else list(keys)
     if not keys:

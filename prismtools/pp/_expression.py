@@ -64,6 +64,32 @@ def pseudobulk(
     ``n_cells``, ``var`` a copy of the genes' annotation (so ``gene_key=`` can name a ``var`` column), and
     ``uns["pseudobulk"] = {"groupby", "func", "layer", "use_raw"}``. Negative input values (scaled data) are an
     error.
+
+    Examples
+    --------
+    Four cells of two types, summed per type:
+
+    >>> import anndata as ad
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> cells = ad.AnnData(
+    ...     np.array([[1, 0, 3], [2, 1, 0], [0, 4, 1], [5, 0, 0]], dtype=np.float32),
+    ...     obs=pd.DataFrame({"cell_type": ["B", "B", "T", "T"]}, index=["c1", "c2", "c3", "c4"]),
+    ...     var=pd.DataFrame(index=["ALPHA", "BETA", "GAMMA"]),
+    ... )
+    >>> bulk = pt.pp.pseudobulk(cells, "cell_type")
+    >>> bulk
+    AnnData object with n_obs × n_vars = 2 × 3
+        obs: 'n_cells'
+        uns: 'pseudobulk'
+    >>> bulk.obs["n_cells"].to_dict()
+    {'B': 2, 'T': 2}
+    >>> bulk.X
+    array([[3., 1., 3.],
+           [5., 4., 1.]])
+
+    The result feeds :func:`prismtools.pp.add_expression`, one biosample per group.
     """
     import scanpy as sc
 
@@ -219,6 +245,44 @@ def add_expression(
     (counted in a warning with examples); other non-numeric text (``"abc"``, decimal commas ``"1,5"``) raises
     :class:`~prismtools.pp.InputFileError` naming the file and examples; ``+inf``/``-inf`` are treated as
     missing (counted in a warning); negative values with a log transform are an error.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [1000, 6000, 2000],
+    ...                       "end": [4000, 9000, 5000], "strand": ["+", "-", "+"],
+    ...                       "gene_id": ["ENSG01", "ENSG02", "ENSG03"], "gene_name": ["ALPHA", "BETA", "GAMMA"]})
+    >>> adata = pt.pp.read_genes(genes)
+
+    One biosample from a table keyed by gene id or by symbol (whichever matches more), as ``log10(x + 1)``:
+
+    >>> tpm = pd.DataFrame({"TPM": [9.0, 0.0, 99.0]}, index=["ALPHA", "BETA", "GAMMA"])
+    >>> pt.pp.add_expression(adata, tpm, sample="K562", transform="log10p1")
+    >>> adata
+    AnnData object with n_obs × n_vars = 3 × 1
+        obs: 'chrom', 'start', 'end', 'strand', 'tss', 'gene_name'
+        var: 'n_measured', 'transform'
+        uns: 'prism'
+        layers: 'raw'
+    >>> adata.X[:, 0].round(3).tolist(), adata.layers["raw"][:, 0].tolist()
+    ([1.0, 0.0, 2.0], [9.0, 0.0, 99.0])
+    >>> adata.var
+            n_measured transform
+    sample
+    K562             3   log10p1
+
+    Several biosamples at once from an AnnData with biosamples as ``obs`` (here pseudobulk counts of
+    single cells, normalised to counts per million before the transform):
+
+    >>> import anndata as ad
+    >>> import numpy as np
+    >>> cells = ad.AnnData(np.array([[1, 0, 3], [2, 1, 0], [0, 4, 1]], dtype=np.float32),
+    ...                    obs=pd.DataFrame({"cell_type": ["B", "B", "T"]}, index=["c1", "c2", "c3"]),
+    ...                    var=pd.DataFrame(index=["ALPHA", "BETA", "GAMMA"]))
+    >>> pt.pp.add_expression(adata, pt.pp.pseudobulk(cells, "cell_type"), normalize="cpm")
+    >>> adata.var_names.tolist()
+    ['K562', 'B', 'T']
     """
     if transform == "auto":
         transform = "log10p1" if isinstance(table, AnnData) else None

@@ -152,6 +152,44 @@ def read_genes(
     is an error (``InputFileError``): its genes are never assumed to be on ``+``. Empty files and GTF/GFF3 lines
     without 9 columns are errors naming the file (and line). Genes are returned in genomic order (natural chromosome order, then TSS), which
     keeps nearby genes in the same chunk when tracks are extracted.
+
+    Examples
+    --------
+    A GTF file (rows with feature ``gene``; here three genes written on the spot). Coordinates become 0-based
+    and the TSS follows the strand:
+
+    >>> import prismtools as pt
+    >>> def gtf_line(chrom, start, end, strand, gene_id, name, gene_type):  # 1-based, closed coordinates
+    ...     attrs = f'gene_id "{gene_id}"; gene_name "{name}"; gene_type "{gene_type}";'
+    ...     return "\\t".join([chrom, "src", "gene", str(start), str(end), ".", strand, ".", attrs]) + "\\n"
+    >>> with open("genes.gtf", "w") as fh:
+    ...     _ = fh.write(gtf_line("chr1", 1001, 4000, "+", "ENSG01", "ALPHA", "protein_coding"))
+    ...     _ = fh.write(gtf_line("chr1", 6001, 9000, "-", "ENSG02", "BETA", "lncRNA"))
+    ...     _ = fh.write(gtf_line("chr2", 2001, 5000, "+", "ENSG03", "GAMMA", "protein_coding"))
+    >>> adata = pt.pp.read_genes("genes.gtf")
+    >>> adata
+    AnnData object with n_obs × n_vars = 3 × 0
+        obs: 'chrom', 'start', 'end', 'strand', 'tss', 'gene_name', 'gene_type'
+        uns: 'prism'
+    >>> adata.obs[["chrom", "start", "end", "strand", "tss", "gene_name"]]
+            chrom  start   end strand   tss gene_name
+    gene_id
+    ENSG01   chr1   1000  4000      +  1000     ALPHA
+    ENSG02   chr1   6000  9000      -  8999      BETA
+    ENSG03   chr2   2000  5000      +  2000     GAMMA
+    >>> pt.pp.read_genes("genes.gtf", gene_types=["protein_coding"]).obs_names.tolist()
+    ['ENSG01', 'ENSG03']
+
+    A DataFrame with BED-like columns works too (a ``tss`` column, when present, is used as given):
+
+    >>> import pandas as pd
+    >>> genes = pd.DataFrame({"chrom": ["chr2", "chr1"], "start": [2000, 1000], "end": [5000, 4000],
+    ...                       "strand": ["+", "-"], "gene_id": ["G2", "G1"]})
+    >>> pt.pp.read_genes(genes).obs[["chrom", "tss", "gene_name"]]  # genomic order
+            chrom   tss gene_name
+    gene_id
+    G1       chr1  3999        G1
+    G2       chr2  2000        G2
     """
     df, label = _read_source(source)
     rename = {"chrom": "Chromosome", "chr": "Chromosome", "start": "Start", "end": "End", "strand": "Strand",

@@ -180,6 +180,28 @@ def add_hic(
     -------
     Nothing. Appends a track to ``obsm["tracks"]`` and a row ``(name, sample, role, kind="hic", source=<uri>,
     transform=<transform>)`` to ``uns["prism"]["tracks"]``.
+
+    Examples
+    --------
+    Virtual 4C of a few chr22 genes from the bundled K562 Hi-C (``.cool``, 5 kb; see
+    :func:`prismtools.datasets.k562`):
+
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> table = pd.read_csv(pt.datasets.data_path("k562_hg38_chr22_chr16_genes.tsv.gz"), sep="\\t")
+    >>> genes = table[table["chrom"] == "chr22"].head(4).rename(
+    ...     columns={"gene_start": "start", "gene_end": "end", "symbol": "gene_id"})
+    >>> adata = pt.pp.read_genes(genes[["chrom", "start", "end", "strand", "tss", "gene_id"]])
+    >>> pt.pp.set_window(adata, 50_000, bin_size=5000, assembly="hg38")
+    >>> pt.pp.add_hic(adata, pt.datasets.data_path("K562_hg38_chr22_5kb.cool"), sample="K562")
+    >>> adata.obsm["tracks"].shape
+    (4, 1, 10)
+    >>> tracks = adata.obsm["tracks"][:, 0]
+    >>> bool((tracks[:, 5] >= tracks.max(axis=1) - 1e-6).all())  # contacts peak at the TSS's own bin
+    True
+    >>> adata.uns["prism"]["tracks"][["name", "kind", "transform"]]
+      name kind transform
+    0  HiC  hic   log10p1
     """
     import cooler
 

@@ -178,6 +178,27 @@ def add_hic_profiles(
     -------
     Nothing. Appends a track to ``obsm["tracks"]`` and a row ``(name, sample, role, kind="hic",
     source=<file pattern>, transform=<transform>)`` to ``uns["prism"]["tracks"]``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [1000, 6000, 2000],
+    ...                       "end": [4000, 9000, 5000], "strand": ["+", "-", "+"],
+    ...                       "gene_id": ["ENSG01", "ENSG02", "ENSG03"], "gene_name": ["ALPHA", "BETA", "GAMMA"]})
+    >>> adata = pt.pp.read_genes(genes)
+    >>> pt.pp.set_window(adata, 100)
+    >>> import h5py
+    >>> import numpy as np
+    >>> for chrom, genes_on in adata.obs.groupby("chrom", observed=True):  # one HDF5 file per chromosome
+    ...     with h5py.File(f"hic_feat_{chrom}.h5", "w") as f:
+    ...         for tss in genes_on["tss"]:  # a profile of 1,000 values centred on the TSS
+    ...             f[f"{chrom}_{tss}"] = 9.0 * np.exp(-np.abs(np.arange(1000) - 500) / 100)
+    >>> pt.pp.add_hic_profiles(adata, "hic_feat_{chrom}.h5", sample="K562", span=1000)
+    >>> adata.obsm["tracks"].shape
+    (3, 1, 100)
+    >>> adata.obsm["tracks"][0, 0, [0, 50, 99]].round(3)  # log10(x + 1) of the window's slice of the profile
+    array([0.81 , 1.   , 0.814], dtype=float32)
     """
     import h5py
 
@@ -338,6 +359,22 @@ def add_juicer_hic(
     -------
     Nothing. Appends a track to ``obsm["tracks"]`` and a row ``(name, sample, role, kind="hic",
     source=<path>, transform=<transform>)`` to ``uns["prism"]["tracks"]``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [1000, 6000, 2000],
+    ...                       "end": [4000, 9000, 5000], "strand": ["+", "-", "+"],
+    ...                       "gene_id": ["ENSG01", "ENSG02", "ENSG03"], "gene_name": ["ALPHA", "BETA", "GAMMA"]})
+    >>> adata = pt.pp.read_genes(genes)
+    >>> pt.pp.set_window(adata, 50_000, bin_size=5000, assembly="hg38")
+
+    With a Juicer ``.hic`` file (such as ENCODE's in-situ Hi-C of K562) and ``hic-straw`` installed:
+
+    >>> pt.pp.add_juicer_hic(adata, "K562.hic", sample="K562", resolution=5000)  # doctest: +SKIP
+    >>> adata.obsm["tracks"].shape  # doctest: +SKIP
+    (3, 1, 10)
     """
     _check_common(role, transform)
     hicstraw = import_hicstraw()

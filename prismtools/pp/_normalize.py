@@ -56,6 +56,23 @@ def normalize_tracks(
     -------
     Nothing. Replaces the selected tracks in ``obsm["tracks"]``, appends ``method`` to their ``transform`` in
     ``uns["prism"]["tracks"]`` and stores fitted statistics in ``uns["prism"]["normalization"][track]``.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=32, width=64)
+    >>> pt.pp.normalize_tracks(adata, method="zscore", tracks=["DNase"])
+    >>> adata.uns["prism"]["tracks"][["name", "transform"]]
+          name transform
+    0  H3K27ac
+    1    DNase    zscore
+    2   track2
+    >>> train = (adata.obs["split"] == "train").to_numpy()
+    >>> z = adata.obsm["tracks"][train, 1]
+    >>> bool(abs(z.mean()) < 1e-5), round(float(z.std()), 3)  # statistics fitted on the training genes
+    (True, 1.0)
+    >>> list(adata.uns["prism"]["normalization"])
+    ['DNase']
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}.")

@@ -171,6 +171,27 @@ def add_sequence(
     end, and genes on chromosomes absent from the FASTA, are N; the latter are counted and logged) and sets
     ``uns["prism"]["window"]["orientation"]`` (``"reference"`` or ``"transcript"``) and
     ``uns["prism"]["sequence_source"]``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [1000, 6000, 2000],
+    ...                       "end": [4000, 9000, 5000], "strand": ["+", "-", "+"],
+    ...                       "gene_id": ["ENSG01", "ENSG02", "ENSG03"], "gene_name": ["ALPHA", "BETA", "GAMMA"]})
+    >>> adata = pt.pp.read_genes(genes)
+    >>> pt.pp.set_window(adata, 200)
+    >>> with open("genome.fa", "w") as fh:  # a tiny genome: chr1 = ACGT repeats, chr2 = GATTACA repeats
+    ...     _ = fh.write(">chr1\\n" + "ACGT" * 2500 + "\\n>chr2\\n" + "GATTACA" * 1000 + "\\n")
+    >>> pt.pp.add_sequence(adata, "genome.fa")
+    >>> adata.obsm["sequence"].shape, adata.obsm["sequence"].dtype
+    ((3, 200), dtype('uint8'))
+    >>> adata.obsm["sequence"][0, 100:108]  # A,C,G,T,N = 0..4; the TSS base is at index 100
+    array([0, 1, 2, 3, 0, 1, 2, 3], dtype=uint8)
+    >>> "".join("ACGTN"[c] for c in adata.obsm["sequence"][2, 100:107])
+    'CAGATTA'
+    >>> adata.uns["prism"]["window"]["orientation"]
+    'reference'
     """
     win = get_window(adata)
     orientation = "transcript" if reverse_complement_minus else "reference"

@@ -95,6 +95,34 @@ def build(spec: str | os.PathLike | dict[str, Any], *, output: str | os.PathLike
     Returns
     -------
     The built AnnData, read back with :func:`prismtools.io.read` (lazy tracks).
+
+    Examples
+    --------
+    Every input of a build written on the spot (a BED6 of genes, a TPM table, a FASTA), then a spec as a dict
+    (a YAML/TOML file with the same keys works too; paths in a file are relative to it):
+
+    >>> import prismtools as pt
+    >>> with open("genes.bed", "w") as fh:
+    ...     for row in ["chr1 1000 4000 ENSG01 0 +", "chr1 6000 9000 ENSG02 0 -", "chr2 2000 5000 ENSG03 0 +"]:
+    ...         _ = fh.write("\\t".join(row.split()) + "\\n")
+    >>> with open("tpm.tsv", "w") as fh:
+    ...     _ = fh.write("gene\\tTPM\\nENSG01\\t9\\nENSG02\\t0\\nENSG03\\t99\\n")
+    >>> with open("genome.fa", "w") as fh:
+    ...     _ = fh.write(">chr1\\n" + "ACGT" * 2500 + "\\n>chr2\\n" + "GATTACA" * 1000 + "\\n")
+    >>> spec = {
+    ...     "output": "demo.zarr",
+    ...     "genes": {"path": "genes.bed"},
+    ...     "window": {"width": 200, "bin_size": 1, "assembly": "demo"},
+    ...     "expression": [{"path": "tpm.tsv", "sample": "K562", "value": "TPM", "transform": "log10p1"}],
+    ...     "sequence": {"fasta": "genome.fa"},
+    ...     "split": {"test": ["chr2"], "valid": []},
+    ... }
+    >>> adata = pt.pp.build(spec)
+    >>> adata
+    AnnData object with n_obs × n_vars = 3 × 1
+    ...
+    >>> adata.obsm["sequence"].shape, adata.obs["split"].tolist()
+    ((3, 200), ['train', 'train', 'test'])
     """
     from .. import io, pp
     from .._settings import settings

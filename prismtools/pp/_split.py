@@ -52,6 +52,16 @@ def split_chromosomes(
     Returns
     -------
     Nothing. Writes ``obs[key_added]``, categorical with categories ``train``, ``valid``, ``test``.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=40)
+    >>> pt.pp.split_chromosomes(adata, test="chr4", valid=["chr3"])
+    >>> adata.obs.groupby("chrom", observed=True)["split"].first().to_dict()
+    {'chr1': 'train', 'chr2': 'train', 'chr3': 'valid', 'chr4': 'test'}
+    >>> adata.obs["split"].cat.categories.tolist()
+    ['train', 'valid', 'test']
     """
     test, valid = _as_list(test), _as_list(valid)
     if not test:
@@ -96,6 +106,20 @@ def split_folds(
     -------
     Nothing. Writes ``obs[key_added]`` (categorical ``train``/``valid``/``test``). Genes absent from the table
     are left unassigned (NaN), counted and logged.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [1000, 6000, 2000],
+    ...                       "end": [4000, 9000, 5000], "strand": ["+", "-", "+"],
+    ...                       "gene_id": ["ENSG01", "ENSG02", "ENSG03"], "gene_name": ["ALPHA", "BETA", "GAMMA"]})
+    >>> adata = pt.pp.read_genes(genes)
+    >>> folds = pd.DataFrame({"ENSID": ["ENSG01", "ENSG02", "ENSG03"], "chrom": ["chr1", "chr1", "chr2"],
+    ...                       "fold_1": ["train", "valid", "test"], "fold_2": ["test", "train", "valid"]})
+    >>> pt.pp.split_folds(adata, folds, fold=2)
+    >>> adata.obs["split"].to_dict()
+    {'ENSG01': 'test', 'ENSG02': 'train', 'ENSG03': 'valid'}
     """
     df, label = read_table(table, what="fold table")
     col = fold if isinstance(fold, str) else f"fold_{int(fold)}"
@@ -147,6 +171,17 @@ def split_blocks(
     Returns
     -------
     Nothing. Writes ``obs[key_added]`` (categorical ``train``/``valid``/``test``).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=40)
+    >>> pt.pp.split_blocks(adata, n_blocks=5, test=(2,), valid=(4,))
+    >>> adata.obs["split"].value_counts().to_dict()
+    {'train': 25, 'test': 8, 'valid': 7}
+    >>> chr1 = adata.obs[adata.obs["chrom"] == "chr1"].sort_values("tss")
+    >>> chr1["split"].tolist()  # 10 genes on chr1: 5 blocks of 2 consecutive genes
+    ['train', 'train', 'train', 'train', 'test', 'test', 'train', 'train', 'valid', 'valid']
     """
     from ._validate import as_int
 

@@ -79,6 +79,26 @@ def add_table_track(
     -------
     Nothing. Appends to ``obsm["tracks"]`` and a row ``(name, sample, role, kind="table", source, transform="")``
     to ``uns["prism"]["tracks"]``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [1000, 6000, 2000],
+    ...                       "end": [4000, 9000, 5000], "strand": ["+", "-", "+"],
+    ...                       "gene_id": ["ENSG01", "ENSG02", "ENSG03"], "gene_name": ["ALPHA", "BETA", "GAMMA"]})
+    >>> adata = pt.pp.read_genes(genes)
+    >>> pt.pp.set_window(adata, 2000, bin_size=100)
+    >>> rpm = pd.DataFrame({"H3K27ac_RPM": [12.5, 0.0, 3.0]}, index=["ALPHA", "BETA", "GAMMA"])
+    >>> pt.pp.add_table_track(adata, rpm, column="H3K27ac_RPM", name="H3K27ac", sample="K562", role="foreground")
+    >>> adata.obsm["tracks"].shape
+    (3, 1, 20)
+    >>> adata.obsm["tracks"][0, 0]  # TSS +/- 500 bp painted with the gene's value
+    array([ 0. ,  0. ,  0. ,  0. ,  0. , 12.5, 12.5, 12.5, 12.5, 12.5, 12.5,
+           12.5, 12.5, 12.5, 12.5,  0. ,  0. ,  0. ,  0. ,  0. ], dtype=float32)
+    >>> adata.uns["prism"]["tracks"][["name", "role", "kind"]]
+          name        role   kind
+    0  H3K27ac  foreground  table
     """
     _check_role(role, "table")
     win = get_window(adata)

@@ -10,7 +10,23 @@ import numpy as np
 
 
 class InputFileError(ValueError):
-    """An input file cannot be used as given. The message names the file, what is wrong, and what to do."""
+    """An input file cannot be used as given. The message names the file, what is wrong, and what to do.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> with open("empty.gtf", "w") as fh:
+    ...     _ = fh.write("# a header and no records\\n")
+    >>> pt.pp.read_genes("empty.gtf")
+    Traceback (most recent call last):
+    ...
+    prismtools.pp._validate.InputFileError: 'empty.gtf' is empty: no records (only comments or blank lines). ...
+
+    It is a :class:`ValueError`, so code that catches bad values catches it too:
+
+    >>> issubclass(pt.pp.InputFileError, ValueError)
+    True
+    """
 
 
 def as_int(value, name: str, *, minimum: int | None = 1, even: bool = False) -> int:

@@ -34,6 +34,20 @@ def set_window(adata: AnnData, width: int = 2000, *, bin_size: int = 1, assembly
     Nothing; sets ``adata.uns["prism"]["window"] = {"width", "bin_size", "assembly", "orientation"}``.
     Changing the window of an AnnData that already holds sequence or tracks is an error (they would no
     longer match); crop with :func:`prismtools.pp.crop_window` instead.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> genes = pd.DataFrame({"chrom": ["chr1", "chr1", "chr2"], "start": [1000, 6000, 2000],
+    ...                       "end": [4000, 9000, 5000], "strand": ["+", "-", "+"],
+    ...                       "gene_id": ["ENSG01", "ENSG02", "ENSG03"], "gene_name": ["ALPHA", "BETA", "GAMMA"]})
+    >>> adata = pt.pp.read_genes(genes)
+    >>> pt.pp.set_window(adata, 2000, bin_size=100, assembly="hg38")
+    >>> adata.uns["prism"]["window"]
+    {'width': 2000, 'bin_size': 100, 'assembly': 'hg38', 'orientation': 'reference'}
+
+    Tracks added afterwards have ``2000 // 100 = 20`` bins, the TSS starting bin 10.
     """
     width = as_int(width, "width", minimum=2, even=True)
     bin_size = as_int(bin_size, "bin_size", minimum=1)
@@ -88,6 +102,21 @@ def crop_window(adata: AnnData, width: int, *, copy: bool = False) -> AnnData | 
     Returns
     -------
     ``None`` (or the copy); updates ``obsm["sequence"]``, ``obsm["tracks"]`` and ``uns["prism"]["window"]``.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=8, width=64)
+    >>> adata.obsm["sequence"].shape, adata.obsm["tracks"].shape
+    ((8, 64), (8, 3, 64))
+    >>> small = pt.pp.crop_window(adata, 32, copy=True)
+    >>> small.obsm["sequence"].shape, small.obsm["tracks"].shape, small.uns["prism"]["window"]["width"]
+    ((8, 32), (8, 3, 32), 32)
+    >>> (small.obsm["sequence"] == adata.obsm["sequence"][:, 16:48]).all()  # the central 32 bp
+    np.True_
+    >>> pt.pp.crop_window(adata, 32)  # in place
+    >>> adata.obsm["tracks"].shape
+    (8, 3, 32)
     """
     adata = adata.copy() if copy else adata
     win = get_window(adata)
