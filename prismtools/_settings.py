@@ -78,6 +78,26 @@ class Settings:
     num_threads
         Torch CPU threads used by model code (``None``: torch's default). Small models on a busy machine
         often run several times faster with 1 thread (see ``benchmarks/README.md``).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> saved = pt.settings.verbosity, pt.settings.seed, pt.settings.progress
+    >>> pt.settings.verbosity = "info"  # also show INFO messages (matched gene counts, dropped genes, ...)
+    >>> pt.settings.verbosity
+    2
+    >>> import logging
+    >>> logging.getLogger("prismtools").level == logging.INFO
+    True
+    >>> pt.settings.seed = 42  # used wherever a function is called with seed=None
+    >>> pt.settings.progress = False  # no progress bars (e.g. in batch jobs)
+    >>> pt.settings  # doctest: +ELLIPSIS
+    Settings(verbosity=2, seed=42, ..., progress=False, ...)
+    >>> pt.settings.verbosity = "loud"
+    Traceback (most recent call last):
+    ...
+    ValueError: verbosity must be one of [0, 1, 2, 3] or ['error', 'warning', 'info', 'debug'], got 'loud'
+    >>> pt.settings.verbosity, pt.settings.seed, pt.settings.progress = saved
     """
 
     def __init__(self) -> None:

@@ -33,10 +33,10 @@ MODULES = _modules_with_examples()
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 # public modules whose every public function and class must show an Examples section
-EXAMPLES_REQUIRED = ["prismtools.pl", "prismtools.datasets", "prismtools"]
+EXAMPLES_REQUIRED = ["prismtools.pl", "prismtools.datasets", "prismtools", "prismtools.pp"]
 # public names not (yet) held to it; shrink this list as Examples are written (then move the module above)
 EXAMPLES_PENDING = {"prismtools.datasets.simulate", "prismtools.datasets.SimulatedGenome"}
-EXAMPLES_LATER = ["prismtools.pp", "prismtools.tl", "prismtools.io", "prismtools.models"]
+EXAMPLES_LATER = ["prismtools.tl", "prismtools.io", "prismtools.models"]
 
 
 @pytest.mark.parametrize("module", MODULES)
