@@ -72,7 +72,10 @@ def add_covariates(
     if df is adata.obs:
         aligned = pd.DataFrame(converted, index=df.index)
     else:
-        aligned, _ = align_to_genes(adata, df.assign(**converted), gene_key=gene_key, label=label, what="covariates")
+        df = df.copy()  # not assign(**converted): a headerless table's column names are ints
+        for k, v in converted.items():
+            df[k] = v
+        aligned, _ = align_to_genes(adata, df, gene_key=gene_key, label=label, what="covariates")
     new = np.column_stack([aligned[k].to_numpy(dtype=np.float32) for k in keys])
     n_nan = int(np.isnan(new).any(axis=1).sum())
     if n_nan:

@@ -106,7 +106,8 @@ def add_table_track(
     if column not in df.columns:
         raise KeyError(f"{label}: column {column!r} not found; columns are {list(df.columns)[:20]}.")
     keys = pd.Index(df[gene_key].astype(str)) if gene_key is not None and gene_key in df.columns else df.index
-    df = df.assign(**{column: numeric_values(df[column], label=label, column=str(column), keys=keys).to_numpy()})
+    df = df.copy()  # not assign(**{column: ...}): a headerless table's column names are ints
+    df[column] = numeric_values(df[column], label=label, column=str(column), keys=keys).to_numpy()
     aligned, _ = align_to_genes(adata, df, gene_key=gene_key, label=label, what="track table")
     vals = aligned[column].to_numpy(dtype=np.float32)
     n_missing = int(np.isnan(vals).sum())

@@ -86,6 +86,17 @@ def test_add_expression_from_unnamed_series_and_int_column(genes):
     np.testing.assert_allclose(genes[ids].X[:, 1], [3.0, 4.0])
 
 
+def test_table_track_and_covariates_with_int_column_names(genes):
+    """The same class of input for the other per-gene table readers: integer column names are valid."""
+    ids = genes.obs_names[:2]
+    pt.pp.set_window(genes, 200, bin_size=10)
+    pt.pp.add_table_track(genes, pd.DataFrame({0: [3.0, 4.0]}, index=ids), column=0, name="t", sample="s",
+                          role="foreground")
+    assert genes[ids].obsm["tracks"][:, 0].max(axis=1).tolist() == [3.0, 4.0]
+    pt.pp.add_covariates(genes, pd.DataFrame({0: [1.0, 2.0], 1: [5.0, 6.0]}, index=ids), keys=[0, 1])
+    np.testing.assert_array_equal(genes[ids].obsm["covariates"], [[1.0, 5.0], [2.0, 6.0]])
+
+
 def test_add_expression_no_match(genes):
     with pytest.raises(ValueError, match="none of its"):
         pt.pp.add_expression(genes, pd.DataFrame({"v": [1.0]}, index=["ZZZ"]), sample="s")
