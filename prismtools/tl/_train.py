@@ -306,11 +306,33 @@ def train(
     return res
 
 
+def settings_diff(old, new, prefix: str = "") -> list[str]:
+    """``"key: old -> new"`` for every (nested) setting that differs between two registries."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in list(old) + [k for k in new if k not in old]:
+            name = f"{prefix}{k}"
+            if k not in new:
+                out.append(f"{name}: {old[k]!r} -> (absent)")
+            elif k not in old:
+                out.append(f"{name}: (absent) -> {new[k]!r}")
+            else:
+                out.extend(settings_diff(old[k], new[k], f"{name}."))
+        return out
+    if isinstance(old, (list, tuple)) and isinstance(new, (list, tuple)) and len(old) == len(new):
+        if all(isinstance(v, dict) for v in list(old) + list(new)):
+            return [d for i, (a, b) in enumerate(zip(old, new)) for d in settings_diff(a, b, f"{prefix}[{i}].")]
+    if old != new:
+        return [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+    return []
+
+
 def _check_resumable(ck: dict, cfg: FitConfig, meta: dict, path: Path) -> None:
     if ck.get("registry") != meta:
+        diff = settings_diff(ck.get("registry") or {}, meta)
         raise ValueError(
             f"{str(path)!r} was written by a model with different inputs or settings; cannot resume. "
-            f"Checkpoint: {ck.get('registry')}; this model: {meta}."
+            f"Differences (checkpoint -> this model): {'; '.join(diff)}."
         )
     old = ck.get("fit", {})
     for k in RESUME_MUST_MATCH:

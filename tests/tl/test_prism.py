@@ -409,3 +409,51 @@ def test_ddp_two_processes_gloo(tmp_path):
     s0, s1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert all(torch.equal(s0[k], s1[k]) for k in s0)  # gradients were all-reduced: replicas agree
     assert (tmp_path / "ck" / "last.pt").is_file()
+
+
+def _flip_tensor_byte(path, *, entry_index: int = -1) -> None:
+    """Flip a high exponent bit inside the largest tensor record of a torch zip file (leaving the zip readable)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        infos = sorted((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+        info = infos[entry_index]
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = int.from_bytes(raw[info.header_offset + 26 : info.header_offset + 28], "little"), int.from_bytes(
+        raw[info.header_offset + 28 : info.header_offset + 30], "little"
+    )
+    start = info.header_offset + 30 + name_len + extra_len
+    for k in range(3, info.file_size, 4):  # the top byte of every float32 value: NaN/huge after the flip
+        raw[start + k] ^= 0x7F
+    path.write_bytes(bytes(raw))
+
+
+def test_bit_flipped_saved_model_is_refused(trained, tmp_path):
+    d = tmp_path / "m"
+    trained.save(d)
+    _flip_tensor_byte(d / "model.pt")
+    with pytest.raises(CheckpointError, match=r"model\.pt.*(hash|checksum)"):
+        pt.tl.Prism.load(d)
+
+
+def test_truncated_or_bit_flipped_training_checkpoint_is_refused(adata, tmp_path):
+    pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=4, checkpoint_dir=tmp_path / "ck", **FIT)
+    last = tmp_path / "ck" / "last.pt"
+    good = last.read_bytes()
+    _flip_tensor_byte(last)
+    with pytest.raises(CheckpointError, match=r"last\.pt.*(hash|checksum)"):
+        pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=8, checkpoint_dir=tmp_path / "ck", resume=True, **FIT)
+    last.write_bytes(good[: len(good) * 2 // 3])
+    with pytest.raises(CheckpointError, match=r"last\.pt.*corrupt or truncated"):
+        pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=8, checkpoint_dir=tmp_path / "ck", resume=True, **FIT)
+
+
+def test_refused_resume_names_the_difference(adata, tmp_path):
+    pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=2, checkpoint_dir=tmp_path / "ck", **FIT)
+    with pytest.raises(ValueError, match="different inputs") as err:
+        pt.tl.Prism(adata, sample="toy", n_strata=3, **SMALL).fit(
+            max_steps=4, checkpoint_dir=tmp_path / "ck", resume=True, **FIT
+        )
+    msg = str(err.value)
+    assert "n_strata" in msg and "2" in msg and "3" in msg
+    assert "covariate_mean" not in msg and "window" not in msg  # only what differs, not both whole registries
