@@ -17,7 +17,8 @@ from anndata import AnnData
 from .._settings import settings
 from ._checkpoint import CheckpointError, load_model, save_model
 from ._data import GeneBatches
-from ._device import distributed_device, distributed_env, process_group, resolve_device, resolve_precision
+from ._datamodule import PrismDataModule
+from ._device import LIGHTNING_PRECISION, distributed_env, resolve_device, resolve_precision, trainer_devices
 from ._inference import run_inference
 from ._registry import (
     build_registry,
@@ -29,8 +30,10 @@ from ._registry import (
     standardise_covariates,
 )
 from ._train import FitConfig, train
+from ._training_plan import PrismTrainingPlan
 
 logger = logging.getLogger(__name__)
+_log = logger  # fit() has a `logger=` keyword (Lightning's), which shadows the module logger there
 
 DEFAULT_EVAL_BATCH = 32
 _HISTORY_INT = ("step",)
@@ -306,6 +309,13 @@ class Prism:
         checkpoint_dir: str | os.PathLike | None = None,
         resume: bool = False,
         progress: bool = True,
+        accelerator: str | None = None,
+        devices: int | list[int] | str | None = None,
+        strategy: str | object | None = None,
+        logger=None,
+        callbacks: list | None = None,
+        early_stopping: bool = False,
+        early_stopping_patience: int = 10,
     ) -> None:
         """Train on the ``train`` genes, validating on the ``valid`` genes and keeping the best weights.
 
@@ -314,8 +324,14 @@ class Prism:
         ``warmup_steps`` then cosine decay to 1e-4 (both clamped to ``lr``) at ``max_steps``, gradient clipping
         at 1.0, validation twice per epoch (an epoch is ``n_train / batch_size`` steps) and at the last step,
         and the weights with the lowest validation MSE restored at the end. Genes whose target is NaN are
-        left out (counted in a warning). Under ``torchrun`` (``WORLD_SIZE > 1``) training is data-parallel
-        (DistributedDataParallel; NCCL on CUDA, Gloo on CPU); only rank 0 logs and writes checkpoints.
+        left out (counted in a warning).
+
+        Training runs on a PyTorch Lightning ``Trainer`` (:class:`~prismtools.tl._training_plan.PrismTrainingPlan`
+        and :class:`~prismtools.tl._datamodule.PrismDataModule`), so its devices, precision, loggers and callbacks
+        are Lightning's. Data-parallel training is Lightning DDP (NCCL on CUDA, Gloo on CPU): run the script under
+        ``torchrun --nproc_per_node=N`` (each process is one rank), or pass ``devices=N`` (Lightning starts the
+        processes: ``strategy="ddp"`` re-runs the script; in Jupyter use ``strategy="ddp_notebook"``). Only rank 0
+        logs and writes checkpoints.
 
         Parameters
         ----------
@@ -329,9 +345,11 @@ class Prism:
             Length of the linear warm-up.
         device
             ``"auto"`` (``pt.settings.device``, else CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
-            ``"mps"``. An unavailable accelerator is an error.
+            ``"mps"``. An unavailable accelerator is an error. Ignored when ``accelerator``/``devices`` are given.
         precision
-            ``"auto"`` (bf16 autocast on CUDA, float32 elsewhere), ``"32"``, ``"bf16"``, ``"16-mixed"`` (CUDA).
+            ``"auto"`` (bf16 autocast on CUDA, float32 elsewhere), ``"32"``, ``"bf16"``, ``"16-mixed"`` (CUDA);
+            Lightning's names (``"32-true"``, ``"bf16-mixed"``) are accepted. bf16 is autocast: weights, the loss
+            and the selective scan's state stay float32.
         checkpoint_dir
             Directory for ``last.pt`` (written at every validation) and ``best.pt`` (at every improvement):
             weights, optimiser, scheduler, step, RNG state, history and the best weights so far.
@@ -339,6 +357,20 @@ class Prism:
             Continue from ``checkpoint_dir/last.pt``; on a CPU the result is identical to an uninterrupted run.
         progress
             Show a progress bar (also needs ``pt.settings.progress``).
+        accelerator, devices
+            Lightning's device choice (``accelerator="gpu", devices=2``, ...), instead of ``device=``.
+        strategy
+            Lightning strategy; ``None``: single device, or DDP for several (``"ddp_notebook"`` in Jupyter).
+        logger
+            ``None``: a CSV logger writing ``checkpoint_dir/logs/version_<k>/metrics.csv`` when ``checkpoint_dir``
+            is set, none otherwise (``history_`` always holds the curves); ``"csv"``/``True``: a CSV logger (in
+            ``./prism_logs`` without ``checkpoint_dir``); ``False``: none; or any Lightning logger (e.g.
+            ``TensorBoardLogger``, ``WandbLogger``) or a list of them.
+        callbacks
+            Extra Lightning callbacks. ``EarlyStopping``/``ModelCheckpoint`` monitoring ``"val_mse"`` react to
+            the validations described above.
+        early_stopping, early_stopping_patience
+            Stop when the validation MSE has not improved for ``early_stopping_patience`` validations.
 
         Returns
         -------
@@ -353,7 +385,7 @@ class Prism:
         if not (float(lr) > 0):
             raise ValueError(f"lr must be > 0, got {lr!r}.")
         if warmup_steps >= max_steps:
-            logger.warning(
+            _log.warning(
                 "warmup_steps=%d >= max_steps=%d: the learning rate never leaves the warm-up; pass a smaller "
                 "warmup_steps= for short runs.", warmup_steps, max_steps,
             )
@@ -367,7 +399,7 @@ class Prism:
         is_train, is_valid = split == "train", split == "valid"
         n_nan_train, n_nan_valid = int((is_train & ~finite).sum()), int((is_valid & ~finite).sum())
         if n_nan_train or n_nan_valid:
-            logger.warning(
+            _log.warning(
                 "Dropped %d genes with NaN expression for sample %r (%d train, %d valid).",
                 n_nan_train + n_nan_valid, reg["sample"], n_nan_train, n_nan_valid,
             )
@@ -380,7 +412,7 @@ class Prism:
                 "Check the split (e.g. `pt.pp.split_chromosomes`) and adata.X."
             )
         if len(valid_genes) == 0:
-            logger.warning(
+            _log.warning(
                 "No validation genes (obs['split'] == 'valid'): no model selection; the last weights are kept."
             )
 
@@ -390,9 +422,8 @@ class Prism:
         cov = standardise_covariates(cov, mean, std)
         data = self._dataset(adata, track_idx, targets=y, covariates=cov)
 
-        env = distributed_env()
-        dev = distributed_device(env, resolve_device(device))
-        prec = resolve_precision(precision, dev)
+        where = trainer_devices(device, accelerator, devices, strategy)
+        prec = resolve_precision(precision, where.device)
         cfg = FitConfig(
             max_steps=int(max_steps), batch_size=int(batch_size), lr=float(lr), warmup_steps=int(warmup_steps),
             alpha=self.alpha, beta=self.beta if self.intervene else 0.0, seed=self.seed,
@@ -401,17 +432,30 @@ class Prism:
             progress=bool(progress),
         )
         meta = {k: v for k, v in reg.items() if k != "training"}
-        logger.info(
+        _log.info(
             "training on %d genes (validation %d) for %d steps on %s, precision %s",
-            len(train_genes), len(valid_genes), max_steps, dev, prec.name,
+            len(train_genes), len(valid_genes), max_steps, where.device, prec.name,
         )
-        fork_devices = [dev.index if dev.index is not None else 0] if dev.type == "cuda" else []
-        with process_group(env, dev), torch.random.fork_rng(devices=fork_devices):
+        plan = PrismTrainingPlan(
+            self.module, models.prism_loss, lr=cfg.lr, max_steps=cfg.max_steps, warmup_steps=cfg.warmup_steps,
+            alpha=cfg.alpha, beta=cfg.beta, window=self._window(), valid_data=data, valid_genes=valid_genes,
+            valid_y=y[valid_genes], eval_batch_size=cfg.eval_batch_size, n_workers=cfg.n_workers,
+            eval_precision=prec,
+        )
+        plan.checkpoint_extra = {"fit": cfg.as_dict(), "registry": meta}
+        dm = PrismDataModule(
+            data, train_genes, batch_size=cfg.batch_size, seed=cfg.seed, window=self._window(), n_workers=cfg.n_workers
+        )
+        fork_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=fork_devices):  # the user's global RNG is left as it was
             res = train(
-                self.module, models.prism_loss, train_data=data, train_genes=train_genes, valid_genes=valid_genes,
-                valid_y=y[valid_genes], window=self._window(), cfg=cfg, device=dev, precision=prec, env=env,
-                meta=meta,
+                plan, dm, cfg=cfg, meta=meta, accelerator=where.accelerator, devices=where.devices,
+                num_nodes=where.num_nodes, strategy=where.strategy, precision=LIGHTNING_PRECISION[prec.name],
+                logger_="auto" if logger is None else logger, callbacks=callbacks,
+                early_stopping=early_stopping, early_stopping_patience=early_stopping_patience,
             )
+        dev = where.device
+        env = distributed_env()
         self.history_ = pd.DataFrame(res.history)
         if len(self.history_):
             self.history_["step"] = self.history_["step"].astype(int)
@@ -426,7 +470,7 @@ class Prism:
             "n_valid": len(valid_genes), "n_nan_dropped": n_nan_train + n_nan_valid, "best_step": res.best_step,
             "best_val_mse": res.best_val_mse, "world_size": env.world_size,
         })
-        logger.info(
+        _log.info(
             "trained %d steps in %.1f s (%.3f s/step); best step %s, val MSE %.4f",
             res.steps_this_run, res.seconds, per_step, res.best_step, res.best_val_mse,
         )

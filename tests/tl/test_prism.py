@@ -368,13 +368,15 @@ def test_distributed_helpers(monkeypatch):
     from prismtools.tl import _device
 
     assert _device.distributed_env().world_size == 1 and not _device.distributed_env().enabled
-    net = torch.nn.Linear(2, 1)
-    assert _device.wrap_ddp(net, _device.distributed_env(), torch.device("cpu")) is net
+    assert _device.trainer_devices("cpu").strategy == "auto"
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", "3")
     monkeypatch.setenv("LOCAL_RANK", "1")
     env = _device.distributed_env()
     assert (env.rank, env.local_rank, env.world_size, env.is_main) == (3, 1, 4, False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    where = _device.trainer_devices("cpu")  # under torchrun: one Lightning DDP rank per process
+    assert (where.devices, where.num_nodes, where.strategy) == (2, 2, "ddp_find_unused_parameters_true")
     from prismtools.tl._data import GeneBatchSampler
 
     genes = np.arange(50)
@@ -457,3 +459,44 @@ def test_refused_resume_names_the_difference(adata, tmp_path):
     msg = str(err.value)
     assert "n_strata" in msg and "2" in msg and "3" in msg
     assert "covariate_mean" not in msg and "window" not in msg  # only what differs, not both whole registries
+
+
+def test_csv_logger_writes_the_curves(adata, tmp_path):
+    m = pt.tl.Prism(adata, sample="toy", **SMALL)
+    m.fit(max_steps=6, checkpoint_dir=tmp_path / "ck", **FIT)  # the default logger: CSV next to the checkpoints
+    (csv,) = (tmp_path / "ck" / "logs").glob("version_*/metrics.csv")
+    logged = pd.read_csv(csv)
+    assert logged["step"].tolist() == m.history_["step"].tolist()
+    np.testing.assert_allclose(logged["val_mse"], m.history_["val_mse"], rtol=1e-6)
+    np.testing.assert_allclose(logged["train_loss"], m.history_["train_loss"], rtol=1e-6)
+    from lightning.pytorch.loggers import CSVLogger
+
+    m2 = pt.tl.Prism(adata, sample="toy", **SMALL)
+    m2.fit(max_steps=2, logger=CSVLogger(tmp_path / "mine", name="run"), **FIT)  # a logger of the user's own
+    assert list((tmp_path / "mine" / "run").glob("version_*/metrics.csv"))
+    m3 = pt.tl.Prism(adata, sample="toy", **SMALL)
+    m3.fit(max_steps=2, checkpoint_dir=tmp_path / "nolog", logger=False, **FIT)
+    assert not (tmp_path / "nolog" / "logs").exists()
+
+
+def test_early_stopping_stops(adata):
+    m = pt.tl.Prism(adata, sample="toy", **SMALL)
+    # lr so large that validation cannot keep improving: patience 1 must end the run well before max_steps
+    m.fit(max_steps=200, lr=0.5, warmup_steps=0, device="cpu", early_stopping=True, early_stopping_patience=1)
+    h = m.history_
+    assert h["step"].iloc[-1] < 200
+    best = h["val_mse"].min()
+    after = h.loc[h["step"] > m.best_step_, "val_mse"]
+    assert len(after) == 1 and (after >= best).all()  # stopped at the first validation without improvement
+    assert m.best_step_ == h.loc[h["val_mse"].idxmin(), "step"]
+
+
+def test_lightning_device_keywords_match_device(adata):
+    a = pt.tl.Prism(adata, sample="toy", seed=2, **SMALL)
+    a.fit(max_steps=4, lr=3e-3, warmup_steps=2, device="cpu")
+    b = pt.tl.Prism(adata, sample="toy", seed=2, **SMALL)
+    b.fit(max_steps=4, lr=3e-3, warmup_steps=2, accelerator="cpu", devices=1, precision="32-true")
+    assert states_equal(a.module, b.module)
+    rng = torch.get_rng_state()
+    pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=1, **FIT)
+    assert torch.equal(rng, torch.get_rng_state())  # the user's global RNG is left alone
