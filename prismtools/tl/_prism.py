@@ -16,11 +16,13 @@ from anndata import AnnData
 
 from .._settings import settings
 from ._checkpoint import CheckpointError, load_model, save_model
-from ._data import GeneBatches
+from ._data import GeneBatches, ReplacedTracks  # noqa: F401 - ReplacedTracks: public here before
 from ._datamodule import PrismDataModule
 from ._device import LIGHTNING_PRECISION, distributed_env, resolve_device, resolve_precision, trainer_devices
 from ._inference import run_inference
 from ._registry import (
+    SPLIT_KEY,
+    training_genes,
     build_registry,
     covariate_stats,
     get_split,
@@ -30,7 +32,7 @@ from ._registry import (
     standardise_covariates,
 )
 from ._train import FitConfig, train
-from ._training_plan import PrismTrainingPlan
+from ._training_plan import PrismTrainingPlan, pearson
 
 logger = logging.getLogger(__name__)
 _log = logger  # fit() has a `logger=` keyword (Lightning's), which shadows the module logger there
@@ -95,7 +97,9 @@ class Prism:
         standardised with the training genes' mean and standard deviation (stored in the model).
     seed
         Seeds the weight initialisation, the batch order and the training RNG: on a CPU two fits with the
-        same seed give bit-identical weights.
+        same seed give bit-identical weights. ``None``: ``pt.settings.seed``.
+    split_key
+        The ``obs`` column holding the train/valid/test split (default ``"split"``).
 
     Attributes
     ----------
@@ -125,8 +129,10 @@ class Prism:
         n_layers: int = 4,
         use_sequence: bool = True,
         covariates: bool | list[str] = True,
-        seed: int = 0,
+        seed: int | None = None,
+        split_key: str = SPLIT_KEY,
     ):
+        seed = settings.seed if seed is None else seed
         for name, val, low in (("n_strata", n_strata, 1), ("d_model", d_model, 1), ("n_layers", n_layers, 1)):
             if int(val) != val or val < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {val!r}.")
@@ -146,9 +152,10 @@ class Prism:
             "d_model": int(d_model), "n_layers": int(n_layers), "intervene": intervene, "seed": int(seed),
         }
         self.adata = adata
+        self.split_key = str(split_key)
         self._track_idx = match_adata(adata, reg)
         cov = read_covariates(adata, reg["covariates"])
-        rows = self._stats_genes(adata, reg["sample"])
+        rows = self._stats_genes(adata, reg["sample"], self.split_key)
         mean, std = covariate_stats(cov[rows])
         reg["covariate_mean"], reg["covariate_std"] = mean.tolist(), std.tolist()
         self.registry = reg
@@ -234,11 +241,11 @@ class Prism:
     # ----------------------------------------------------------------------------------------------- helpers
 
     @staticmethod
-    def _stats_genes(adata: AnnData, sample: str) -> np.ndarray:
+    def _stats_genes(adata: AnnData, sample: str, split_key: str = SPLIT_KEY) -> np.ndarray:
         """Genes used for covariate statistics before fitting: the training genes if a split exists, else all."""
         y = get_targets(adata, sample)
-        if "split" in adata.obs:
-            rows = np.flatnonzero((get_split(adata) == "train") & np.isfinite(y))
+        if split_key in adata.obs:
+            rows = np.flatnonzero((get_split(adata, split_key) == "train") & np.isfinite(y))
             if len(rows):
                 return rows
         return np.arange(adata.n_obs)
@@ -251,12 +258,12 @@ class Prism:
         cov = read_covariates(adata, self.registry["covariates"])
         return standardise_covariates(cov, self.registry["covariate_mean"], self.registry["covariate_std"])
 
-    def _adata_for(self, adata: AnnData | None) -> tuple[AnnData, list[int]]:
+    def _adata_for(self, adata: AnnData | None, sample: str | None = None) -> tuple[AnnData, list[int]]:
         if adata is None:
             if self.adata is None:
                 raise ValueError("This model has no AnnData attached (it was loaded without one); pass adata=.")
             adata = self.adata
-        return adata, match_adata(adata, self.registry)
+        return adata, match_adata(adata, self.registry, sample=sample)
 
     def _dataset(self, adata: AnnData, track_idx, *, targets=None, covariates=None) -> GeneBatches:
         if covariates is None:
@@ -273,9 +280,9 @@ class Prism:
         return self.device_
 
     def _infer(
-        self, adata, batch_size, outputs, track_means=False, replace=None
+        self, adata, batch_size, outputs, track_means=False, replace=None, sample=None
     ) -> tuple[AnnData, dict[str, np.ndarray]]:
-        adata, track_idx = self._adata_for(adata)
+        adata, track_idx = self._adata_for(adata, sample)
         device = self._inference_device()
         # float32 if trained in float32, else the device's default (bf16 autocast on CUDA, float32 elsewhere)
         precision = resolve_precision("32" if self.precision_ == "32" else "auto", device)
@@ -316,6 +323,7 @@ class Prism:
         callbacks: list | None = None,
         early_stopping: bool = False,
         early_stopping_patience: int = 10,
+        split_key: str | None = None,
     ) -> None:
         """Train on the ``train`` genes, validating on the ``valid`` genes and keeping the best weights.
 
@@ -371,6 +379,8 @@ class Prism:
             the validations described above.
         early_stopping, early_stopping_patience
             Stop when the validation MSE has not improved for ``early_stopping_patience`` validations.
+        split_key
+            ``obs`` column of the train/valid/test split (default: the model's ``split_key``, ``"split"``).
 
         Returns
         -------
@@ -393,28 +403,7 @@ class Prism:
         adata = self.adata
         reg = self.registry
         track_idx = match_adata(adata, reg)
-        y = get_targets(adata, reg["sample"])
-        split = get_split(adata)
-        finite = np.isfinite(y)
-        is_train, is_valid = split == "train", split == "valid"
-        n_nan_train, n_nan_valid = int((is_train & ~finite).sum()), int((is_valid & ~finite).sum())
-        if n_nan_train or n_nan_valid:
-            _log.warning(
-                "Dropped %d genes with NaN expression for sample %r (%d train, %d valid).",
-                n_nan_train + n_nan_valid, reg["sample"], n_nan_train, n_nan_valid,
-            )
-        train_genes = np.flatnonzero(is_train & finite)
-        valid_genes = np.flatnonzero(is_valid & finite)
-        if len(train_genes) == 0:
-            raise ValueError(
-                f"No training genes: obs['split'] has {int(is_train.sum())} 'train' genes, "
-                f"{n_nan_train} of them without expression for sample {reg['sample']!r}. "
-                "Check the split (e.g. `pt.pp.split_chromosomes`) and adata.X."
-            )
-        if len(valid_genes) == 0:
-            _log.warning(
-                "No validation genes (obs['split'] == 'valid'): no model selection; the last weights are kept."
-            )
+        y, train_genes, valid_genes, n_dropped = training_genes(adata, reg["sample"], split_key or self.split_key)
 
         cov = read_covariates(adata, reg["covariates"])
         mean, std = covariate_stats(cov[train_genes])
@@ -467,7 +456,7 @@ class Prism:
         self.fit_time_ = {"seconds": res.seconds, "steps": res.steps_this_run, "seconds_per_step": per_step}
         reg["training"] = _clean({
             **cfg.as_dict(), "precision": prec.name, "device": str(dev), "n_train": len(train_genes),
-            "n_valid": len(valid_genes), "n_nan_dropped": n_nan_train + n_nan_valid, "best_step": res.best_step,
+            "n_valid": len(valid_genes), "n_nan_dropped": n_dropped, "best_step": res.best_step,
             "best_val_mse": res.best_val_mse, "world_size": env.world_size,
         })
         _log.info(
@@ -481,6 +470,7 @@ class Prism:
         self,
         adata: AnnData | None = None,
         *,
+        sample: str | None = None,
         key_added: str = "prism",
         batch_size: int | None = None,
         embedding: bool = False,
@@ -494,6 +484,9 @@ class Prism:
         adata
             AnnData to predict on (default: the training AnnData). Its window, tracks (by name, role and kind)
             and covariates must match the model's, otherwise a :class:`ValueError` lists what differs.
+        sample
+            Predict another biosample: the model's tracks are read from ``sample``'s tracks of the same names,
+            roles and kinds (a model trained on one cell type applied to another). ``None``: the model's own.
         key_added
             Prefix of the fields written.
         batch_size
@@ -516,7 +509,7 @@ class Prism:
         """
         replace = self._removal(remove_tracks, removal, adata)
         outputs = ("pred", "embedding") if embedding else ("pred",)
-        adata, out = self._infer(adata, batch_size, outputs, replace=replace)
+        adata, out = self._infer(adata, batch_size, outputs, replace=replace, sample=sample)
         adata.obs[f"{key_added}_pred"] = out["pred"].reshape(-1)
         if embedding:
             adata.obsm[f"X_{key_added}"] = out["embedding"].reshape(adata.n_obs, -1).astype(np.float32)
@@ -578,9 +571,10 @@ class Prism:
         adata, track_idx = self._adata_for(adata)
         if not track_idx:
             raise ValueError("This model has no input tracks.")
-        rows = np.flatnonzero(get_split(adata) == "train") if "split" in adata.obs else np.arange(adata.n_obs)
+        key = getattr(self, "split_key", SPLIT_KEY)
+        rows = np.flatnonzero(get_split(adata, key) == "train") if key in adata.obs else np.arange(adata.n_obs)
         if len(rows) == 0:
-            raise ValueError("No 'train' genes in obs['split'] to average the tracks over.")
+            raise ValueError(f"No 'train' genes in obs[{key!r}] to average the tracks over.")
         data = GeneBatches(adata, use_sequence=False, track_idx=track_idx, covariates=None)
         total = None
         for i in range(0, len(rows), int(batch_size)):
@@ -671,7 +665,7 @@ class Prism:
         )
         tmean = out["track_mean"].reshape(adata.n_obs, -1)
         for t, name in enumerate(self.tracks):
-            table[f"corr_{name}"] = [_pearson(gene_gate[:, s], tmean[:, t]) for s in range(n_strata)]
+            table[f"corr_{name}"] = [pearson(gene_gate[:, s], tmean[:, t]) for s in range(n_strata)]
         summary = adata.uns.setdefault(k, {})
         summary.update({
             "stratum_params": _clean({
@@ -724,6 +718,7 @@ class Prism:
         obj = cls.__new__(cls)
         obj.registry = reg
         obj.adata = None
+        obj.split_key = SPLIT_KEY
         obj._track_idx = []
         try:
             obj.module = _build_net(model_pt["config"], reg["model"]["seed"])
@@ -744,43 +739,3 @@ class Prism:
             obj._track_idx = match_adata(adata, reg)
             obj.adata = adata
         return obj
-
-
-class ReplacedTracks(torch.utils.data.Dataset):
-    """A :class:`GeneBatches` whose input tracks at some positions are replaced by fixed profiles.
-
-    ``replace`` maps a position along the batch's track axis to a ``(n_bins,)`` profile (or a scalar).
-    Everything else (laziness, chunk bounds, ...) is the wrapped dataset's.
-    """
-
-    def __init__(self, base: GeneBatches, replace: dict[int, np.ndarray]):
-        self.base = base
-        self.replace = {int(k): torch.as_tensor(np.asarray(v, np.float32)) for k, v in replace.items()}
-
-    def __getattr__(self, name):
-        if name == "base":  # not yet set (e.g. while unpickling)
-            raise AttributeError(name)
-        return getattr(self.base, name)
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, idx) -> dict[str, torch.Tensor]:
-        out = self.base[idx]
-        if "tracks" in out:
-            t = out["tracks"].clone()
-            for k, v in self.replace.items():
-                t[:, k, :] = v
-            out["tracks"] = t
-        return out
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.corrcoef(a, b)[0, 1])

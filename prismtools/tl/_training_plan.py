@@ -49,6 +49,21 @@ def lr_at(step: int, *, lr: float, max_steps: int, warmup_steps: int) -> float:
     return floor + (lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r over the pairs where both are finite (NaN for fewer than 2 pairs or a constant side).
+
+    With :func:`regression_metrics`, the one place tl's model code computes metrics (to be pointed at
+    ``tl/_metrics.py``).
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    with np.errstate(all="ignore"):
+        return float(np.corrcoef(a, b)[0, 1])
+
+
 def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """MSE, MAE and Pearson r of predictions against targets (NaN for an empty set).
 
@@ -58,9 +73,7 @@ def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
     if len(y) == 0:
         return {"mse": float("nan"), "mae": float("nan"), "pearson": float("nan")}
     err = pred - y
-    with np.errstate(all="ignore"):
-        r = float(np.corrcoef(pred, y)[0, 1]) if len(y) > 1 and pred.std() > 0 and y.std() > 0 else float("nan")
-    return {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "pearson": r}
+    return {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "pearson": pearson(pred, y)}
 
 
 class PrismTrainingPlan(L.LightningModule):
