@@ -500,3 +500,58 @@ def test_lightning_device_keywords_match_device(adata):
     rng = torch.get_rng_state()
     pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=1, **FIT)
     assert torch.equal(rng, torch.get_rng_state())  # the user's global RNG is left alone
+
+
+@pytest.fixture(scope="module")
+def two_biosamples(tmp_path_factory):
+    """Simulated genome with biosamples A and B (own background states and peaks), binned 2-kb windows."""
+    sim = pt.datasets.simulate(tmp_path_factory.mktemp("sim") / "g", n_genes=400, chromosomes=3,
+                               chrom_size=2_000_000, samples=["A", "B"], seed=1, hic=False)
+    a = pt.pp.read_genes(sim.gtf)
+    for s in ("A", "B"):
+        pt.pp.add_expression(a, sim.expression, sample=s, gene_key="gene_id", value=s)
+    pt.pp.set_window(a, 2000, bin_size=50)
+    for s in ("A", "B"):
+        pt.pp.add_track(a, sim.bigwigs[s]["H3K27ac"], name="H3K27ac", sample=s, role="foreground")
+        pt.pp.add_track(a, sim.bigwigs[s]["DNase"], name="DNase", sample=s, role="background")
+    pt.pp.split_chromosomes(a, test="chr3", valid="chr2")
+    return a
+
+
+def test_predict_another_biosample(two_biosamples):
+    a = two_biosamples.copy()
+    m = pt.tl.Prism(a, sample="A", use_sequence=False, d_model=16, n_layers=1, alpha=0.0, seed=0)
+    m.fit(max_steps=150, batch_size=16, lr=3e-3, warmup_steps=10, device="cpu", progress=False)
+    m.predict(a, sample="B", key_added="B")
+    m.predict(a, key_added="A")
+    assert not np.array_equal(a.obs["A_pred"], a.obs["B_pred"])  # B's tracks were read, not A's
+    shuffled = a.copy()  # B's tracks of other genes: what a model that ignores the biosample would see
+    b_tracks = np.flatnonzero(shuffled.uns["prism"]["tracks"]["sample"].to_numpy() == "B")
+    t = np.array(shuffled.obsm["tracks"])
+    t[:, b_tracks] = t[np.random.default_rng(0).permutation(a.n_obs)][:, b_tracks]
+    shuffled.obsm["tracks"] = t
+    m.predict(shuffled, sample="B", key_added="B")
+    test = (a.obs["split"] == "test").to_numpy()
+    y_b = a[:, "B"].X.ravel()[test]
+    r_b = np.corrcoef(a.obs["B_pred"].to_numpy()[test], y_b)[0, 1]
+    r_shuffled = np.corrcoef(shuffled.obs["B_pred"].to_numpy()[test], y_b)[0, 1]
+    assert r_b > 0.4 and r_b - r_shuffled > 0.3, (r_b, r_shuffled)
+    with pytest.raises(ValueError, match="of sample 'C'"):
+        m.predict(a, sample="C")
+
+
+def test_split_key_and_default_seed(adata, monkeypatch):
+    a = adata.copy()
+    a.obs["fold"] = a.obs["split"]
+    del a.obs["split"]
+    m = pt.tl.Prism(a, sample="toy", split_key="fold", **SMALL)
+    m.fit(max_steps=2, **FIT)
+    assert m.registry["training"]["n_train"] == (a.obs["fold"] == "train").sum()
+    b = pt.tl.Prism(a, sample="toy", **SMALL)
+    with pytest.raises(KeyError, match="'split'"):
+        b.fit(max_steps=2, **FIT)
+    b.fit(max_steps=2, split_key="fold", **FIT)
+    monkeypatch.setattr(pt.settings, "seed", 7)
+    assert pt.tl.Prism(a, sample="toy", split_key="fold", **SMALL).seed == 7
+    assert states_equal(pt.tl.Prism(a, sample="toy", split_key="fold", **SMALL).module,
+                        pt.tl.Prism(a, sample="toy", split_key="fold", seed=7, **SMALL).module)
