@@ -620,15 +620,14 @@ class Prism:
         ``obsm[f"X_{key_added}"]``
             pooled embedding of the plain path, float32 (n_genes, d_model); e.g.
             ``sc.pp.neighbors(adata, use_rep="X_prism")``.
-        ``uns[key_added]``
-            merged into the existing dict, if any (with the default key this is ``uns["prism"]``, whose
-            ``window``/``tracks``/``covariates`` entries are left untouched): ``stratum_params`` (sample, tracks, n_strata, alpha, beta, d_model, best_step, keys written),
-            ``strata`` (DataFrame indexed by ``stratum_<k>`` with columns ``n_genes`` (genes whose largest mean
-            gate is ``k``), ``mean_gate`` and ``sd_gate`` (mean and SD across genes of the gene's mean gate),
-            ``mean_effect`` and ``mean_abs_effect`` (mean of ``stratum_pred_k - pred`` and of its absolute
-            value) and, per input track ``t``, ``corr_<t>``: the Pearson correlation across genes between the
-            gene's mean gate of stratum ``k`` and the gene's mean of track ``t`` over the window) and
-            ``n_genes_by_stratum`` (dict stratum -> number of genes).
+        ``uns[f"{key_added}_stratum_effects"]``
+            (the data model's ``uns["prism"]`` is left alone) a dict: ``params`` (sample, tracks, n_strata, alpha,
+            beta, d_model, best_step, keys written), ``strata`` (DataFrame indexed by ``stratum_<k>`` with columns
+            ``n_genes`` (genes whose largest mean gate is ``k``), ``mean_gate`` and ``sd_gate`` (mean and SD
+            across genes of the gene's mean gate), ``mean_effect`` and ``mean_abs_effect`` (mean of
+            ``stratum_pred_k - pred`` and of its absolute value) and, per input track ``t``, ``corr_<t>``: the
+            Pearson correlation across genes between the gene's mean gate of stratum ``k`` and the gene's mean
+            of track ``t`` over the window) and ``n_genes_by_stratum`` (dict stratum -> number of genes).
         """
         if not self.intervene:
             raise ValueError(
@@ -666,18 +665,17 @@ class Prism:
         tmean = out["track_mean"].reshape(adata.n_obs, -1)
         for t, name in enumerate(self.tracks):
             table[f"corr_{name}"] = [pearson(gene_gate[:, s], tmean[:, t]) for s in range(n_strata)]
-        summary = adata.uns.setdefault(k, {})
-        summary.update({
-            "stratum_params": _clean({
+        adata.uns[f"{k}_stratum_effects"] = {
+            "params": _clean({
                 "sample": self.sample, "tracks": self.tracks, "n_strata": n_strata, "alpha": self.alpha,
                 "beta": self.beta, "d_model": self.registry["model"]["d_model"],
                 "best_step": self.best_step_ if self.best_step_ is not None else -1,
                 "obs": [f"{k}_pred", f"{k}_do_pred", f"{k}_stratum"],
-                "obsm": [f"{k}_gates", f"{k}_stratum_pred", f"X_{k}"], "uns": k,
+                "obsm": [f"{k}_gates", f"{k}_stratum_pred", f"X_{k}"], "uns": f"{k}_stratum_effects",
             }),
             "strata": table,
             "n_genes_by_stratum": {n: int(c) for n, c in zip(names, counts)},
-        })
+        }
 
     # -------------------------------------------------------------------------------------------- save/load
 

@@ -212,10 +212,10 @@ def test_stratum_effects(trained):
         assert a.obs[col].shape == (n,) and np.isfinite(a.obs[col]).all()
     assert isinstance(a.obs["prism_stratum"].dtype, pd.CategoricalDtype)
     assert list(a.obs["prism_stratum"].cat.categories) == ["stratum_0", "stratum_1"]
-    assert a.uns["prism"]["window"]["width"] == 64  # the data model's own uns entry is left alone
-    uns = a.uns["prism"]
-    assert "window" in uns and "tracks" in uns  # the data model survives the merge
-    assert uns["stratum_params"]["sample"] == "toy" and uns["stratum_params"]["n_strata"] == 2
+    before = set(trained.adata.uns["prism"])
+    assert set(a.uns["prism"]) == before  # uns["prism"] is the data model only: results go under their own key
+    uns = a.uns["prism_stratum_effects"]
+    assert uns["params"]["sample"] == "toy" and uns["params"]["n_strata"] == 2
     strata = uns["strata"]
     assert list(strata.index) == ["stratum_0", "stratum_1"]
     expected = ["n_genes", "mean_gate", "sd_gate", "mean_effect", "mean_abs_effect",
