@@ -111,6 +111,10 @@ def test_resume_equals_uninterrupted(adata, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=12, checkpoint_dir=tmp_path / "cut", **FIT)
     monkeypatch.setattr(_train, "save_training_checkpoint", real_save)
+    import signal
+
+    # Lightning answers an interrupt with sys.exit and SIGINT ignored; fit gives back Ctrl+C (notebooks)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
     resumed = pt.tl.Prism(adata, sample="toy", **SMALL)  # a fresh process would start like this
     resumed.fit(max_steps=12, checkpoint_dir=tmp_path / "cut", resume=True, **FIT)
@@ -555,3 +559,10 @@ def test_split_key_and_default_seed(adata, monkeypatch):
     assert pt.tl.Prism(a, sample="toy", split_key="fold", **SMALL).seed == 7
     assert states_equal(pt.tl.Prism(a, sample="toy", split_key="fold", **SMALL).module,
                         pt.tl.Prism(a, sample="toy", split_key="fold", seed=7, **SMALL).module)
+
+
+def test_bf16_autocast_keeps_float32_weights(adata):
+    m = pt.tl.Prism(adata, sample="toy", **SMALL)
+    m.fit(max_steps=4, lr=3e-3, warmup_steps=1, device="cpu", precision="bf16")  # Lightning's "bf16-mixed"
+    assert m.precision_ == "bf16" and {p.dtype for p in m.module.parameters()} == {torch.float32}
+    assert np.isfinite(m.history_["train_loss"]).all() and np.isfinite(m.history_["val_mse"]).all()
