@@ -35,7 +35,14 @@ from lightning.fabric.plugins.io import CheckpointIO
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from .._settings import settings
-from ._checkpoint import BEST, LAST, load_training_checkpoint, save_training_checkpoint
+from ._checkpoint import (
+    BEST,
+    LAST,
+    CheckpointError,
+    atomic_torch_save,
+    load_training_checkpoint,
+    save_training_checkpoint,
+)
 from ._training_plan import (  # noqa: F401 - re-exported: the recipe's public pieces
     BETAS,
     GRAD_CLIP,
@@ -50,11 +57,12 @@ from ._training_plan import (  # noqa: F401 - re-exported: the recipe's public p
 
 logger = logging.getLogger(__name__)
 
+_RESULTS_KEY = "_prismtools_fit_results"
 #: Fields of a checkpoint's fit settings that must agree for ``resume=True``.
 RESUME_MUST_MATCH = ("batch_size",)
 #: Lightning's start-up lines ("GPU available: ...") are demoted to DEBUG unless prismtools logs at DEBUG.
 _QUIET_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                  "lightning.pytorch.accelerators.cuda")
+                  "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.distributed")
 #: Lightning warnings that do not apply to this loop (endless sampler, in-process data, own validation).
 _EXPECTED_WARNINGS = (
     r".*does not have many workers.*",
@@ -115,6 +123,9 @@ class PrismCheckpointIO(CheckpointIO):
         self.preloaded = dict(preloaded or {})
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        if "global_step" not in checkpoint:  # Lightning moving weights between processes: a plain file
+            atomic_torch_save(checkpoint, path)
+            return
         # looked up at call time (module attribute), so tests can interrupt a fit right after a save
         save_training_checkpoint(Path(path), {"step": int(checkpoint["global_step"]), **checkpoint})
 
@@ -122,7 +133,12 @@ class PrismCheckpointIO(CheckpointIO):
         key = str(Path(path))
         if key in self.preloaded:
             return self.preloaded.pop(key)
-        return load_training_checkpoint(path)
+        try:
+            return load_training_checkpoint(path)
+        except CheckpointError as err:
+            if "is not a" not in str(err):
+                raise
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
 
     def remove_checkpoint(self, path) -> None:
         Path(path).unlink(missing_ok=True)
@@ -203,6 +219,13 @@ class ValidationCallback(Callback):
     def on_fit_end(self, trainer, plan) -> None:
         if self.best_state is not None:
             plan.net.load_state_dict(self.best_state)
+        # with processes Lightning forked or spawned (devices=N, "ddp_notebook"), rank 0's callback_metrics is
+        # what travels back to the calling process (the weights travel on their own): carry the curves there
+        trainer.callback_metrics[_RESULTS_KEY] = self.results()
+
+    def results(self) -> dict:
+        return {"history": self.history, "best_step": self.best_step, "best_val_mse": self.best_val_mse,
+                "steps_this_run": self.steps_this_run}
 
 
 class ProgressBarCallback(Callback):
@@ -394,6 +417,10 @@ def train(
             if not had_group and torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.destroy_process_group()
     res.seconds = time.perf_counter() - t0
-    res.history, res.best_step, res.best_val_mse = val_cb.history, val_cb.best_step, val_cb.best_val_mse
-    res.steps_this_run, res.steps_done = val_cb.steps_this_run, trainer.global_step
+    out = val_cb.results()
+    if not out["history"]:  # trained in processes Lightning started: the results came back with the metrics
+        out = trainer.callback_metrics.get(_RESULTS_KEY, out)
+    trainer.callback_metrics.pop(_RESULTS_KEY, None)
+    res.history, res.best_step, res.best_val_mse = out["history"], out["best_step"], out["best_val_mse"]
+    res.steps_this_run, res.steps_done = out["steps_this_run"], int(trainer.global_step)
     return res

@@ -566,3 +566,17 @@ def test_bf16_autocast_keeps_float32_weights(adata):
     m.fit(max_steps=4, lr=3e-3, warmup_steps=1, device="cpu", precision="bf16")  # Lightning's "bf16-mixed"
     assert m.precision_ == "bf16" and {p.dtype for p in m.module.parameters()} == {torch.float32}
     assert np.isfinite(m.history_["train_loss"]).all() and np.isfinite(m.history_["val_mse"]).all()
+
+
+@pytest.mark.slow
+def test_ddp_notebook_two_cpu_processes(adata):
+    """devices=2 with the notebook-safe strategy: Lightning forks; weights and curves come back to the caller."""
+    m = pt.tl.Prism(adata, sample="toy", **SMALL)
+    m.fit(max_steps=4, lr=3e-3, warmup_steps=1, accelerator="cpu", devices=2, strategy="ddp_notebook")
+    assert m.history_["step"].iloc[-1] == 4 and m.best_step_ == m.history_.loc[m.history_["val_mse"].idxmin(), "step"]
+    assert not torch.distributed.is_initialized()
+    m.predict()
+    assert np.isfinite(adata.obs["prism_pred"]).all()
+    best = m.history_.loc[m.history_["step"] == m.best_step_, "val_mse"].item()
+    res = pt.tl.evaluate(adata, pred_key="prism_pred", sample="toy", split=["valid"])
+    assert res.loc["valid", "MSE"] == pytest.approx(best, rel=1e-5)  # the best weights came back
