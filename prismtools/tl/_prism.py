@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import warnings
 
 import numpy as np
 
@@ -32,7 +31,8 @@ from ._registry import (
     standardise_covariates,
 )
 from ._train import FitConfig, train
-from ._training_plan import PrismTrainingPlan, pearson
+from ._strata import strata_table
+from ._training_plan import PrismTrainingPlan
 
 logger = logging.getLogger(__name__)
 _log = logger  # fit() has a `logger=` keyword (Lightning's), which shadows the module logger there
@@ -650,21 +650,8 @@ class Prism:
         adata.obsm[f"{k}_gates"] = gates.astype(np.float32)
         adata.obsm[f"{k}_stratum_pred"] = spred.astype(np.float32)
         adata.obsm[f"X_{k}"] = out["embedding"].reshape(adata.n_obs, -1).astype(np.float32)
-        effect = spred - pred[:, None]
-        counts = np.bincount(top, minlength=n_strata)
-        table = pd.DataFrame(
-            {
-                "n_genes": counts.astype(int),
-                "mean_gate": gene_gate.mean(axis=0),
-                "sd_gate": gene_gate.std(axis=0, ddof=1) if adata.n_obs > 1 else np.full(n_strata, np.nan),
-                "mean_effect": effect.mean(axis=0),
-                "mean_abs_effect": np.abs(effect).mean(axis=0),
-            },
-            index=pd.Index(names, name="stratum"),
-        )
-        tmean = out["track_mean"].reshape(adata.n_obs, -1)
-        for t, name in enumerate(self.tracks):
-            table[f"corr_{name}"] = [pearson(gene_gate[:, s], tmean[:, t]) for s in range(n_strata)]
+        table = strata_table(gene_gate, spred, pred, out["track_mean"].reshape(adata.n_obs, -1), self.tracks)
+        counts = table["n_genes"].to_numpy()
         adata.uns[f"{k}_stratum_effects"] = {
             "params": _clean({
                 "sample": self.sample, "tracks": self.tracks, "n_strata": n_strata, "alpha": self.alpha,

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning.pytorch as L
-import numpy as np
 import torch
 from lightning.fabric.plugins.io import CheckpointIO
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
