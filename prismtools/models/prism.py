@@ -152,6 +152,45 @@ class PrismNet(nn.Module):
         table = torch.cat([w.t(), w.new_zeros(1, w.shape[0])], dim=0)  # (5, D)
         return F.embedding(sequence.long(), table) + self.seq_embed.bias
 
+    def embed_onehot(self, onehot: torch.Tensor) -> torch.Tensor:
+        """The sequence embedding ``Linear(4 -> D)`` of a float one-hot ``(B, L, 4)`` (an all-zero row is N).
+
+        Differentiable in ``onehot``, unlike the integer-code lookup of :meth:`forward`; equal to it on one-hots.
+        """
+        assert self.seq_embed is not None, "this network does not use the sequence"
+        return onehot @ self.seq_embed.weight.t() + self.seq_embed.bias
+
+    def predict_from_embedding(
+        self,
+        sequence_embedding: torch.Tensor | None,
+        tracks: torch.Tensor | None,
+        covariates: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The plain-path prediction ``(B,)`` from a sequence embedding ``(B, L, D)``: the attribution hook.
+
+        Computes what :meth:`forward` returns as ``"pred"`` (``Z_0 = seq + H``, which does not depend on the
+        gates), with the sequence embedding given instead of looked up, and without the ``n`` intervened paths.
+        ``sequence_embedding`` is e.g. :meth:`embed_onehot` of a (perturbed, interpolated) one-hot; ``tracks``
+        ``(B, T, L)`` and ``covariates`` ``(B, C)`` as in :meth:`forward`.
+        """
+        dtype = self._param_dtype()
+        parts = []
+        if self.use_sequence:
+            if sequence_embedding is None:
+                raise ValueError("this model uses the sequence (use_sequence=True) but sequence_embedding is None")
+            parts.append(sequence_embedding)
+        if self.use_tracks:
+            if tracks is None or tracks.dim() != 3 or tracks.shape[1] != self.n_tracks:
+                shape = None if tracks is None else tuple(tracks.shape)
+                raise ValueError(f"tracks must be (B, {self.n_tracks}, L), got {shape}")
+            parts.append(self.signal_encoder(tracks.to(dtype).transpose(1, 2)))
+        z = parts[0] if len(parts) == 1 else parts[0] + parts[1]
+        cov = self._check_covariates(covariates, z.shape[0], dtype, z.device)
+        feats = self.backbone(z).mean(dim=1)
+        if cov is not None:
+            feats = torch.cat([feats, cov], dim=-1)
+        return self.head(feats).squeeze(-1)
+
     def _param_dtype(self) -> torch.dtype:
         return self.head[0].weight.dtype
 

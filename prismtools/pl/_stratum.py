@@ -13,9 +13,15 @@ from ._figure import finish
 
 
 def _strata_table(adata: AnnData, key: str) -> pd.DataFrame:
-    if key not in adata.uns or "strata" not in adata.uns[key]:
-        raise KeyError(f"adata.uns[{key!r}]['strata'] is missing; run `model.stratum_effects(adata, key_added={key!r})` first.")
-    tab = adata.uns[key]["strata"]
+    results = adata.uns.get(f"{key}_stratum_effects")  # where stratum_effects writes; older files: uns[key]
+    if results is None or "strata" not in results:
+        results = adata.uns.get(key)
+    if results is None or "strata" not in results:
+        raise KeyError(
+            f"adata.uns[{key + '_stratum_effects'!r}]['strata'] is missing; run "
+            f"`model.stratum_effects(adata, key_added={key!r})` first."
+        )
+    tab = results["strata"]
     return tab if isinstance(tab, pd.DataFrame) else pd.DataFrame(tab)
 
 

@@ -45,6 +45,10 @@ _clean = uns_safe
 
 
 def _seeds(seeds) -> list[int]:
+    if seeds is None:
+        from .._settings import settings
+
+        seeds = (settings.seed,)
     seeds = [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
     if not seeds:
         raise ValueError("seeds is empty; pass at least one seed, e.g. seeds=(0,).")
@@ -161,7 +165,7 @@ def length_sweep(
     *,
     sample: str,
     lengths: Sequence[int],
-    seeds: int | Sequence[int] = (0,),
+    seeds: int | Sequence[int] | None = None,
     split: str | Sequence[str] = "test",
     fit_kwargs: dict | None = None,
     key_added: str = "length_sweep",
@@ -185,7 +189,7 @@ def length_sweep(
         the stored width, with ``L/2`` a multiple of the bin size. (A Prism with strata needs ``L >= 32`` bp
         at bin size 1 for its confounder encoder's pooling.)
     seeds
-        Model seeds; one model per length and seed.
+        Model seeds; one model per length and seed. ``None``: ``(pt.settings.seed,)``.
     split
         Split(s) scored (one row each).
     fit_kwargs
@@ -258,7 +262,7 @@ def signal_ablation(
     *,
     sample: str,
     tracks=None,
-    seeds: int | Sequence[int] = (0,),
+    seeds: int | Sequence[int] | None = None,
     removal: str = "mean",
     split: str | Sequence[str] = "test",
     fit_kwargs: dict | None = None,
@@ -286,7 +290,7 @@ def signal_ablation(
     tracks
         Signals to ablate (names); default all tracks of ``sample``.
     seeds
-        Model seeds.
+        Model seeds (one model each). ``None``: ``(pt.settings.seed,)``.
     removal
         How a signal is removed at test time: ``"mean"`` (default) replaces it by its per-position mean over
         the training genes (the "average gene"; the input stays in distribution, so a drop in performance

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -22,37 +21,6 @@ BASELINES = ("zero", "mean")
 N_CHANNELS = 4
 
 
-@contextlib.contextmanager
-def _plain_path_only(net: torch.nn.Module):
-    """Temporarily drop the confounder encoder so the network computes the plain path alone.
-
-    The plain path ``Z_0 = seq + H`` does not depend on the gates, so ``pred`` is unchanged; the ``n``
-    intervened paths (``n + 1`` times the work) are skipped.
-    """
-    saved = getattr(net, "confounder", None)
-    if saved is None:
-        yield
-        return
-    net.confounder = None
-    try:
-        yield
-    finally:
-        net.confounder = saved
-
-
-@contextlib.contextmanager
-def _sequence_embedding(net: torch.nn.Module, embedding: torch.Tensor | None):
-    """Make ``net`` use ``embedding`` (B, L, D) as its sequence embedding for the next forward passes."""
-    if embedding is None:
-        yield
-        return
-    net._embed_sequence = lambda sequence: embedding  # instance attribute shadows the method
-    try:
-        yield
-    finally:
-        del net._embed_sequence
-
-
 def _upsample(tracks: torch.Tensor, window: dict) -> torch.Tensor:
     """Binned tracks (B, T, n_bins) to per-base (B, T, width), as :func:`prismtools.tl._data.to_device` does."""
     bin_size, width = window["bin_size"], window["width"]
@@ -66,14 +34,9 @@ def _upsample(tracks: torch.Tensor, window: dict) -> torch.Tensor:
 
 def _pred(net, codes, onehot, tracks, cov, window) -> torch.Tensor:
     """Plain-path prediction from a float one-hot sequence (B, L, 4) and float binned tracks (B, T, n_bins)."""
-    emb = None
-    if onehot is not None:
-        lin = net.seq_embed
-        emb = onehot @ lin.weight.t() + lin.bias
+    emb = net.embed_onehot(onehot) if onehot is not None else None
     trk = _upsample(tracks, window) if tracks is not None else None
-    with _sequence_embedding(net, emb):
-        out = net(codes, trk, cov)
-    return out["pred"]
+    return net.predict_from_embedding(emb, trk, cov)
 
 
 def _resolve_genes(adata: AnnData, genes) -> np.ndarray:
@@ -209,7 +172,6 @@ def attribute(
     net.eval()
     try:
         with (
-            _plain_path_only(net),
             torch.enable_grad(),
             tqdm(total=len(rows), disable=not settings.progress, desc="attribute", unit="gene") as bar,
         ):

@@ -3,16 +3,25 @@
 Every file carries a ``format`` tag and a ``format_version``; a file that cannot be read, is not a prismtools
 file, or was written in a newer format is refused with a :class:`CheckpointError` that says which.
 Writes are atomic (a temporary file renamed into place), so an interrupted save never leaves a torn file.
+
+Every torch file also carries ``content_sha256``: a SHA-256 over its whole content (every tensor's dtype, shape
+and bytes, every other value's type and text), recomputed on load. ``torch.load`` does not check the CRCs of
+the zip records it reads, so without this a bit flip inside a weight loads silently and predicts NaN.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
 from pathlib import Path
 
+import logging
+
 import torch
+
+logger = logging.getLogger(__name__)
 
 #: Bump when the layout of model.pt / registry.json / training checkpoints changes incompatibly.
 FORMAT_VERSION = 1
@@ -56,6 +65,51 @@ def atomic_write_text(text: str, path: str | os.PathLike) -> None:
             tmp.unlink()
 
 
+HASH_KEY = "content_sha256"
+
+
+def _feed(h, obj) -> None:
+    """Feed a nested structure of dicts, sequences, tensors and scalars into the hash ``h`` deterministically."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}".encode())
+        for k in sorted(obj, key=repr):
+            h.update(repr(k).encode())
+            _feed(h, obj[k])
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"L{len(obj)}".encode())
+        for v in obj:
+            _feed(h, v)
+    else:
+        h.update(f"S{type(obj).__name__}:{obj!r}".encode())
+
+
+def content_hash(obj: dict) -> str:
+    """SHA-256 (hex) of a checkpoint dict's content, leaving out its own ``content_sha256`` entry."""
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in obj.items() if k != HASH_KEY})
+    return h.hexdigest()
+
+
+def _with_hash(obj: dict) -> dict:
+    return {**obj, HASH_KEY: content_hash(obj)}
+
+
+def _verify_hash(obj: dict, path: Path) -> None:
+    stored = obj.get(HASH_KEY)
+    if stored is None:  # written before prismtools recorded hashes: readable, but nothing to check against
+        logger.warning("%s carries no content hash (written by an older prismtools); loading it unverified.", path)
+        return
+    if content_hash(obj) != stored:
+        raise CheckpointError(
+            f"{str(path)!r} fails its content hash check (SHA-256): its bytes were corrupted after it was written. "
+            "Use another copy (for a training checkpoint, best.pt or a fresh fit)."
+        )
+
+
 def _check_format(obj, path: Path, expected: str) -> dict:
     if not isinstance(obj, dict) or obj.get("format") != expected:
         raise CheckpointError(f"{str(path)!r} is not a {expected} file.")
@@ -81,7 +135,9 @@ def torch_load(path: str | os.PathLike, expected: str, map_location="cpu") -> di
             f"Could not read {str(path)!r}: the file is corrupt or truncated, or not a prismtools file "
             f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})."
         ) from err
-    return _check_format(obj, path, expected)
+    obj = _check_format(obj, path, expected)
+    _verify_hash(obj, path)
+    return obj
 
 
 def save_model(directory: str | os.PathLike, *, state_dict: dict, config: dict, history: dict, registry: dict) -> None:
@@ -89,11 +145,12 @@ def save_model(directory: str | os.PathLike, *, state_dict: dict, config: dict, 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     head = {"format": MODEL_FORMAT, "format_version": FORMAT_VERSION, "prismtools_version": _version()}
-    atomic_torch_save(
+    model = _with_hash(
         {**head, "config": dict(config), "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
-         "history": history},
-        d / MODEL_FILE,
+         "history": history}
     )
+    atomic_torch_save(model, d / MODEL_FILE)
+    registry = {**registry, "model_sha256": model[HASH_KEY]}
     atomic_write_text(json.dumps({**head, **registry}, indent=2, default=_json_default), d / REGISTRY_FILE)
 
 
@@ -126,12 +183,20 @@ def load_model(directory: str | os.PathLike) -> tuple[dict, dict]:
     for key in ("config", "state_dict"):
         if key not in model:
             raise CheckpointError(f"{str(d / MODEL_FILE)!r} lacks {key!r}; the file is incomplete.")
+    expected_hash = registry.pop("model_sha256", None)
+    if expected_hash is not None and expected_hash != model[HASH_KEY]:
+        raise CheckpointError(
+            f"{str(d / MODEL_FILE)!r} does not match the content hash recorded in {str(reg_path)!r}: the two files "
+            "come from different saves. Save the model again."
+        )
     return model, registry
 
 
 def save_training_checkpoint(path: str | os.PathLike, state: dict) -> None:
     atomic_torch_save(
-        {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "prismtools_version": _version(), **state},
+        _with_hash(
+            {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "prismtools_version": _version(), **state}
+        ),
         path,
     )
 

@@ -238,6 +238,35 @@ class GeneBatchSampler:
             epoch, offset = epoch + 1, 0
 
 
+class ReplacedTracks(torch.utils.data.Dataset):
+    """A :class:`GeneBatches` whose input tracks at some positions are replaced by fixed profiles.
+
+    ``replace`` maps a position along the batch's track axis to a ``(n_bins,)`` profile (or a scalar).
+    Everything else (laziness, chunk bounds, ...) is the wrapped dataset's.
+    """
+
+    def __init__(self, base: GeneBatches, replace: dict[int, np.ndarray]):
+        self.base = base
+        self.replace = {int(k): torch.as_tensor(np.asarray(v, np.float32)) for k, v in replace.items()}
+
+    def __getattr__(self, name):
+        if name == "base":  # not yet set (e.g. while unpickling)
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, idx) -> dict[str, torch.Tensor]:
+        out = self.base[idx]
+        if "tracks" in out:
+            t = out["tracks"].clone()
+            for k, v in self.replace.items():
+                t[:, k, :] = v
+            out["tracks"] = t
+        return out
+
+
 def sequential_batches(genes: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Genes in increasing order, cut into batches (inference and validation)."""
     genes = np.sort(np.asarray(genes, dtype=np.int64))

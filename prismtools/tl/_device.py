@@ -119,60 +119,66 @@ def distributed_env() -> DistEnv:
     )
 
 
-@contextlib.contextmanager
-def process_group(env: DistEnv, device: torch.device):
-    """Initialise the default process group (NCCL on CUDA, Gloo otherwise) for the duration of a fit.
+# ------------------------------------------------------------------------------------------ Lightning mapping
 
-    Does nothing for a single process. A group that already exists (created by the user's launcher script)
-    is used as is and left alone afterwards.
+#: prismtools precision -> Lightning's name. bf16 is autocast ("-mixed"): weights and the scan state stay float32.
+LIGHTNING_PRECISION = {"32": "32-true", "bf16": "bf16-mixed", "16-mixed": "16-mixed"}
+_ACCELERATOR = {"cuda": "gpu", "mps": "mps", "cpu": "cpu"}
+
+
+@dataclass(frozen=True)
+class TrainerDevices:
+    """What the Lightning ``Trainer`` is given, and the device this process computes on."""
+
+    accelerator: str
+    devices: object
+    num_nodes: int
+    strategy: object
+    device: torch.device
+
+
+def _find_unused(strategy):
+    # PrismNet's intervened path leaves parameters unused on some steps: DDP must be told
+    if isinstance(strategy, str) and strategy in ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook"):
+        return f"{strategy}_find_unused_parameters_true"
+    return strategy
+
+
+def trainer_devices(device="auto", accelerator=None, devices=None, strategy=None) -> TrainerDevices:
+    """Map ``device=`` (prismtools) or ``accelerator=``/``devices=`` (Lightning) to the trainer's arguments.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every process is one Lightning DDP rank (NCCL on CUDA, Gloo on CPU).
+    Otherwise ``devices=N > 1`` makes Lightning start the processes: ``strategy="ddp"`` (default) re-runs the
+    script, ``strategy="ddp_notebook"`` forks, the choice for Jupyter.
     """
-    if not env.enabled:
-        yield
-        return
-    import torch.distributed as dist
-
-    created = False
-    if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, rank=env.rank, world_size=env.world_size)
-        created = True
-        logger.info("initialised %s process group: rank %d of %d", backend, env.rank, env.world_size)
-    try:
-        yield
-    finally:
-        if created:
-            dist.destroy_process_group()
-
-
-def distributed_device(env: DistEnv, device: torch.device) -> torch.device:
-    """Under torchrun with CUDA, each process drives the GPU of its local rank."""
-    if env.enabled and device.type == "cuda":
+    env = distributed_env()
+    if accelerator is None and devices is None:
+        dev = resolve_device(device)
+        accelerator = _ACCELERATOR[dev.type]
+        devices = [dev.index] if dev.type == "cuda" else 1
+    else:
+        accelerator = accelerator or "auto"
+        devices = devices if devices is not None else "auto"
+        dev = None
+    num_nodes = 1
+    if env.enabled:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", env.world_size))
+        num_nodes = max(1, env.world_size // local)
+        devices = local
+        strategy = strategy if strategy not in (None, "auto") else "ddp"
+    elif strategy is None:
+        strategy = "auto"
+    multi = env.enabled or (isinstance(devices, int) and devices > 1) or (isinstance(devices, list) and len(devices) > 1)
+    if multi and strategy == "auto":
+        strategy = "ddp"
+    strategy = _find_unused(strategy)
+    if dev is None:
+        if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+            dev = resolve_device("cuda")
+        elif accelerator == "mps":
+            dev = resolve_device("mps")
+        else:
+            dev = torch.device("cpu")
+    if env.enabled and dev.type == "cuda":
         dev = torch.device("cuda", env.local_rank)
-        torch.cuda.set_device(dev)
-        return dev
-    return device
-
-
-def wrap_ddp(net: torch.nn.Module, env: DistEnv, device: torch.device) -> torch.nn.Module:
-    """Wrap ``net`` in :class:`~torch.nn.parallel.DistributedDataParallel` when running under torchrun."""
-    if not env.enabled:
-        return net
-    from torch.nn.parallel import DistributedDataParallel
-
-    return DistributedDataParallel(
-        net, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
-    )
-
-
-def sync_buffers(net: torch.nn.Module, env: DistEnv) -> None:
-    """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
-
-    DDP broadcasts buffers at the start of each forward, so after a step each rank holds the statistics of its
-    own last batch; syncing before validation makes every rank validate (and keep) the same model.
-    """
-    if not env.enabled:
-        return
-    import torch.distributed as dist
-
-    for buf in net.buffers():
-        dist.broadcast(buf.data, src=0)
+    return TrainerDevices(accelerator, devices, num_nodes, strategy, dev)

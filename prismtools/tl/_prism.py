@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import warnings
 
 import numpy as np
 
@@ -16,10 +15,13 @@ from anndata import AnnData
 
 from .._settings import settings
 from ._checkpoint import CheckpointError, load_model, save_model
-from ._data import GeneBatches
-from ._device import distributed_device, distributed_env, process_group, resolve_device, resolve_precision
+from ._data import GeneBatches, ReplacedTracks  # noqa: F401 - ReplacedTracks: public here before
+from ._datamodule import PrismDataModule
+from ._device import LIGHTNING_PRECISION, distributed_env, resolve_device, resolve_precision, trainer_devices
 from ._inference import run_inference
 from ._registry import (
+    SPLIT_KEY,
+    training_genes,
     build_registry,
     covariate_stats,
     get_split,
@@ -29,8 +31,11 @@ from ._registry import (
     standardise_covariates,
 )
 from ._train import FitConfig, train
+from ._strata import strata_table
+from ._training_plan import PrismTrainingPlan
 
 logger = logging.getLogger(__name__)
+_log = logger  # fit() has a `logger=` keyword (Lightning's), which shadows the module logger there
 
 DEFAULT_EVAL_BATCH = 32
 _HISTORY_INT = ("step",)
@@ -92,7 +97,9 @@ class Prism:
         standardised with the training genes' mean and standard deviation (stored in the model).
     seed
         Seeds the weight initialisation, the batch order and the training RNG: on a CPU two fits with the
-        same seed give bit-identical weights.
+        same seed give bit-identical weights. ``None``: ``pt.settings.seed``.
+    split_key
+        The ``obs`` column holding the train/valid/test split (default ``"split"``).
 
     Attributes
     ----------
@@ -122,8 +129,10 @@ class Prism:
         n_layers: int = 4,
         use_sequence: bool = True,
         covariates: bool | list[str] = True,
-        seed: int = 0,
+        seed: int | None = None,
+        split_key: str = SPLIT_KEY,
     ):
+        seed = settings.seed if seed is None else seed
         for name, val, low in (("n_strata", n_strata, 1), ("d_model", d_model, 1), ("n_layers", n_layers, 1)):
             if int(val) != val or val < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {val!r}.")
@@ -143,9 +152,10 @@ class Prism:
             "d_model": int(d_model), "n_layers": int(n_layers), "intervene": intervene, "seed": int(seed),
         }
         self.adata = adata
+        self.split_key = str(split_key)
         self._track_idx = match_adata(adata, reg)
         cov = read_covariates(adata, reg["covariates"])
-        rows = self._stats_genes(adata, reg["sample"])
+        rows = self._stats_genes(adata, reg["sample"], self.split_key)
         mean, std = covariate_stats(cov[rows])
         reg["covariate_mean"], reg["covariate_std"] = mean.tolist(), std.tolist()
         self.registry = reg
@@ -231,11 +241,11 @@ class Prism:
     # ----------------------------------------------------------------------------------------------- helpers
 
     @staticmethod
-    def _stats_genes(adata: AnnData, sample: str) -> np.ndarray:
+    def _stats_genes(adata: AnnData, sample: str, split_key: str = SPLIT_KEY) -> np.ndarray:
         """Genes used for covariate statistics before fitting: the training genes if a split exists, else all."""
         y = get_targets(adata, sample)
-        if "split" in adata.obs:
-            rows = np.flatnonzero((get_split(adata) == "train") & np.isfinite(y))
+        if split_key in adata.obs:
+            rows = np.flatnonzero((get_split(adata, split_key) == "train") & np.isfinite(y))
             if len(rows):
                 return rows
         return np.arange(adata.n_obs)
@@ -248,12 +258,12 @@ class Prism:
         cov = read_covariates(adata, self.registry["covariates"])
         return standardise_covariates(cov, self.registry["covariate_mean"], self.registry["covariate_std"])
 
-    def _adata_for(self, adata: AnnData | None) -> tuple[AnnData, list[int]]:
+    def _adata_for(self, adata: AnnData | None, sample: str | None = None) -> tuple[AnnData, list[int]]:
         if adata is None:
             if self.adata is None:
                 raise ValueError("This model has no AnnData attached (it was loaded without one); pass adata=.")
             adata = self.adata
-        return adata, match_adata(adata, self.registry)
+        return adata, match_adata(adata, self.registry, sample=sample)
 
     def _dataset(self, adata: AnnData, track_idx, *, targets=None, covariates=None) -> GeneBatches:
         if covariates is None:
@@ -270,9 +280,9 @@ class Prism:
         return self.device_
 
     def _infer(
-        self, adata, batch_size, outputs, track_means=False, replace=None
+        self, adata, batch_size, outputs, track_means=False, replace=None, sample=None
     ) -> tuple[AnnData, dict[str, np.ndarray]]:
-        adata, track_idx = self._adata_for(adata)
+        adata, track_idx = self._adata_for(adata, sample)
         device = self._inference_device()
         # float32 if trained in float32, else the device's default (bf16 autocast on CUDA, float32 elsewhere)
         precision = resolve_precision("32" if self.precision_ == "32" else "auto", device)
@@ -306,6 +316,14 @@ class Prism:
         checkpoint_dir: str | os.PathLike | None = None,
         resume: bool = False,
         progress: bool = True,
+        accelerator: str | None = None,
+        devices: int | list[int] | str | None = None,
+        strategy: str | object | None = None,
+        logger=None,
+        callbacks: list | None = None,
+        early_stopping: bool = False,
+        early_stopping_patience: int = 10,
+        split_key: str | None = None,
     ) -> None:
         """Train on the ``train`` genes, validating on the ``valid`` genes and keeping the best weights.
 
@@ -314,8 +332,14 @@ class Prism:
         ``warmup_steps`` then cosine decay to 1e-4 (both clamped to ``lr``) at ``max_steps``, gradient clipping
         at 1.0, validation twice per epoch (an epoch is ``n_train / batch_size`` steps) and at the last step,
         and the weights with the lowest validation MSE restored at the end. Genes whose target is NaN are
-        left out (counted in a warning). Under ``torchrun`` (``WORLD_SIZE > 1``) training is data-parallel
-        (DistributedDataParallel; NCCL on CUDA, Gloo on CPU); only rank 0 logs and writes checkpoints.
+        left out (counted in a warning).
+
+        Training runs on a PyTorch Lightning ``Trainer`` (:class:`~prismtools.tl._training_plan.PrismTrainingPlan`
+        and :class:`~prismtools.tl._datamodule.PrismDataModule`), so its devices, precision, loggers and callbacks
+        are Lightning's. Data-parallel training is Lightning DDP (NCCL on CUDA, Gloo on CPU): run the script under
+        ``torchrun --nproc_per_node=N`` (each process is one rank), or pass ``devices=N`` (Lightning starts the
+        processes: ``strategy="ddp"`` re-runs the script; in Jupyter use ``strategy="ddp_notebook"``). Only rank 0
+        logs and writes checkpoints.
 
         Parameters
         ----------
@@ -329,9 +353,11 @@ class Prism:
             Length of the linear warm-up.
         device
             ``"auto"`` (``pt.settings.device``, else CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``,
-            ``"mps"``. An unavailable accelerator is an error.
+            ``"mps"``. An unavailable accelerator is an error. Ignored when ``accelerator``/``devices`` are given.
         precision
-            ``"auto"`` (bf16 autocast on CUDA, float32 elsewhere), ``"32"``, ``"bf16"``, ``"16-mixed"`` (CUDA).
+            ``"auto"`` (bf16 autocast on CUDA, float32 elsewhere), ``"32"``, ``"bf16"``, ``"16-mixed"`` (CUDA);
+            Lightning's names (``"32-true"``, ``"bf16-mixed"``) are accepted. bf16 is autocast: weights, the loss
+            and the selective scan's state stay float32.
         checkpoint_dir
             Directory for ``last.pt`` (written at every validation) and ``best.pt`` (at every improvement):
             weights, optimiser, scheduler, step, RNG state, history and the best weights so far.
@@ -339,6 +365,22 @@ class Prism:
             Continue from ``checkpoint_dir/last.pt``; on a CPU the result is identical to an uninterrupted run.
         progress
             Show a progress bar (also needs ``pt.settings.progress``).
+        accelerator, devices
+            Lightning's device choice (``accelerator="gpu", devices=2``, ...), instead of ``device=``.
+        strategy
+            Lightning strategy; ``None``: single device, or DDP for several (``"ddp_notebook"`` in Jupyter).
+        logger
+            ``None``: a CSV logger writing ``checkpoint_dir/logs/version_<k>/metrics.csv`` when ``checkpoint_dir``
+            is set, none otherwise (``history_`` always holds the curves); ``"csv"``/``True``: a CSV logger (in
+            ``./prism_logs`` without ``checkpoint_dir``); ``False``: none; or any Lightning logger (e.g.
+            ``TensorBoardLogger``, ``WandbLogger``) or a list of them.
+        callbacks
+            Extra Lightning callbacks. ``EarlyStopping``/``ModelCheckpoint`` monitoring ``"val_mse"`` react to
+            the validations described above.
+        early_stopping, early_stopping_patience
+            Stop when the validation MSE has not improved for ``early_stopping_patience`` validations.
+        split_key
+            ``obs`` column of the train/valid/test split (default: the model's ``split_key``, ``"split"``).
 
         Returns
         -------
@@ -353,7 +395,7 @@ class Prism:
         if not (float(lr) > 0):
             raise ValueError(f"lr must be > 0, got {lr!r}.")
         if warmup_steps >= max_steps:
-            logger.warning(
+            _log.warning(
                 "warmup_steps=%d >= max_steps=%d: the learning rate never leaves the warm-up; pass a smaller "
                 "warmup_steps= for short runs.", warmup_steps, max_steps,
             )
@@ -361,28 +403,7 @@ class Prism:
         adata = self.adata
         reg = self.registry
         track_idx = match_adata(adata, reg)
-        y = get_targets(adata, reg["sample"])
-        split = get_split(adata)
-        finite = np.isfinite(y)
-        is_train, is_valid = split == "train", split == "valid"
-        n_nan_train, n_nan_valid = int((is_train & ~finite).sum()), int((is_valid & ~finite).sum())
-        if n_nan_train or n_nan_valid:
-            logger.warning(
-                "Dropped %d genes with NaN expression for sample %r (%d train, %d valid).",
-                n_nan_train + n_nan_valid, reg["sample"], n_nan_train, n_nan_valid,
-            )
-        train_genes = np.flatnonzero(is_train & finite)
-        valid_genes = np.flatnonzero(is_valid & finite)
-        if len(train_genes) == 0:
-            raise ValueError(
-                f"No training genes: obs['split'] has {int(is_train.sum())} 'train' genes, "
-                f"{n_nan_train} of them without expression for sample {reg['sample']!r}. "
-                "Check the split (e.g. `pt.pp.split_chromosomes`) and adata.X."
-            )
-        if len(valid_genes) == 0:
-            logger.warning(
-                "No validation genes (obs['split'] == 'valid'): no model selection; the last weights are kept."
-            )
+        y, train_genes, valid_genes, n_dropped = training_genes(adata, reg["sample"], split_key or self.split_key)
 
         cov = read_covariates(adata, reg["covariates"])
         mean, std = covariate_stats(cov[train_genes])
@@ -390,9 +411,8 @@ class Prism:
         cov = standardise_covariates(cov, mean, std)
         data = self._dataset(adata, track_idx, targets=y, covariates=cov)
 
-        env = distributed_env()
-        dev = distributed_device(env, resolve_device(device))
-        prec = resolve_precision(precision, dev)
+        where = trainer_devices(device, accelerator, devices, strategy)
+        prec = resolve_precision(precision, where.device)
         cfg = FitConfig(
             max_steps=int(max_steps), batch_size=int(batch_size), lr=float(lr), warmup_steps=int(warmup_steps),
             alpha=self.alpha, beta=self.beta if self.intervene else 0.0, seed=self.seed,
@@ -401,17 +421,30 @@ class Prism:
             progress=bool(progress),
         )
         meta = {k: v for k, v in reg.items() if k != "training"}
-        logger.info(
+        _log.info(
             "training on %d genes (validation %d) for %d steps on %s, precision %s",
-            len(train_genes), len(valid_genes), max_steps, dev, prec.name,
+            len(train_genes), len(valid_genes), max_steps, where.device, prec.name,
         )
-        fork_devices = [dev.index if dev.index is not None else 0] if dev.type == "cuda" else []
-        with process_group(env, dev), torch.random.fork_rng(devices=fork_devices):
+        plan = PrismTrainingPlan(
+            self.module, models.prism_loss, lr=cfg.lr, max_steps=cfg.max_steps, warmup_steps=cfg.warmup_steps,
+            alpha=cfg.alpha, beta=cfg.beta, window=self._window(), valid_data=data, valid_genes=valid_genes,
+            valid_y=y[valid_genes], eval_batch_size=cfg.eval_batch_size, n_workers=cfg.n_workers,
+            eval_precision=prec,
+        )
+        plan.checkpoint_extra = {"fit": cfg.as_dict(), "registry": meta}
+        dm = PrismDataModule(
+            data, train_genes, batch_size=cfg.batch_size, seed=cfg.seed, window=self._window(), n_workers=cfg.n_workers
+        )
+        fork_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=fork_devices):  # the user's global RNG is left as it was
             res = train(
-                self.module, models.prism_loss, train_data=data, train_genes=train_genes, valid_genes=valid_genes,
-                valid_y=y[valid_genes], window=self._window(), cfg=cfg, device=dev, precision=prec, env=env,
-                meta=meta,
+                plan, dm, cfg=cfg, meta=meta, accelerator=where.accelerator, devices=where.devices,
+                num_nodes=where.num_nodes, strategy=where.strategy, precision=LIGHTNING_PRECISION[prec.name],
+                logger_="auto" if logger is None else logger, callbacks=callbacks,
+                early_stopping=early_stopping, early_stopping_patience=early_stopping_patience,
             )
+        dev = where.device
+        env = distributed_env()
         self.history_ = pd.DataFrame(res.history)
         if len(self.history_):
             self.history_["step"] = self.history_["step"].astype(int)
@@ -423,10 +456,10 @@ class Prism:
         self.fit_time_ = {"seconds": res.seconds, "steps": res.steps_this_run, "seconds_per_step": per_step}
         reg["training"] = _clean({
             **cfg.as_dict(), "precision": prec.name, "device": str(dev), "n_train": len(train_genes),
-            "n_valid": len(valid_genes), "n_nan_dropped": n_nan_train + n_nan_valid, "best_step": res.best_step,
+            "n_valid": len(valid_genes), "n_nan_dropped": n_dropped, "best_step": res.best_step,
             "best_val_mse": res.best_val_mse, "world_size": env.world_size,
         })
-        logger.info(
+        _log.info(
             "trained %d steps in %.1f s (%.3f s/step); best step %s, val MSE %.4f",
             res.steps_this_run, res.seconds, per_step, res.best_step, res.best_val_mse,
         )
@@ -437,6 +470,7 @@ class Prism:
         self,
         adata: AnnData | None = None,
         *,
+        sample: str | None = None,
         key_added: str = "prism",
         batch_size: int | None = None,
         embedding: bool = False,
@@ -450,6 +484,9 @@ class Prism:
         adata
             AnnData to predict on (default: the training AnnData). Its window, tracks (by name, role and kind)
             and covariates must match the model's, otherwise a :class:`ValueError` lists what differs.
+        sample
+            Predict another biosample: the model's tracks are read from ``sample``'s tracks of the same names,
+            roles and kinds (a model trained on one cell type applied to another). ``None``: the model's own.
         key_added
             Prefix of the fields written.
         batch_size
@@ -472,7 +509,7 @@ class Prism:
         """
         replace = self._removal(remove_tracks, removal, adata)
         outputs = ("pred", "embedding") if embedding else ("pred",)
-        adata, out = self._infer(adata, batch_size, outputs, replace=replace)
+        adata, out = self._infer(adata, batch_size, outputs, replace=replace, sample=sample)
         adata.obs[f"{key_added}_pred"] = out["pred"].reshape(-1)
         if embedding:
             adata.obsm[f"X_{key_added}"] = out["embedding"].reshape(adata.n_obs, -1).astype(np.float32)
@@ -534,9 +571,10 @@ class Prism:
         adata, track_idx = self._adata_for(adata)
         if not track_idx:
             raise ValueError("This model has no input tracks.")
-        rows = np.flatnonzero(get_split(adata) == "train") if "split" in adata.obs else np.arange(adata.n_obs)
+        key = getattr(self, "split_key", SPLIT_KEY)
+        rows = np.flatnonzero(get_split(adata, key) == "train") if key in adata.obs else np.arange(adata.n_obs)
         if len(rows) == 0:
-            raise ValueError("No 'train' genes in obs['split'] to average the tracks over.")
+            raise ValueError(f"No 'train' genes in obs[{key!r}] to average the tracks over.")
         data = GeneBatches(adata, use_sequence=False, track_idx=track_idx, covariates=None)
         total = None
         for i in range(0, len(rows), int(batch_size)):
@@ -582,15 +620,14 @@ class Prism:
         ``obsm[f"X_{key_added}"]``
             pooled embedding of the plain path, float32 (n_genes, d_model); e.g.
             ``sc.pp.neighbors(adata, use_rep="X_prism")``.
-        ``uns[key_added]``
-            merged into the existing dict, if any (with the default key this is ``uns["prism"]``, whose
-            ``window``/``tracks``/``covariates`` entries are left untouched): ``stratum_params`` (sample, tracks, n_strata, alpha, beta, d_model, best_step, keys written),
-            ``strata`` (DataFrame indexed by ``stratum_<k>`` with columns ``n_genes`` (genes whose largest mean
-            gate is ``k``), ``mean_gate`` and ``sd_gate`` (mean and SD across genes of the gene's mean gate),
-            ``mean_effect`` and ``mean_abs_effect`` (mean of ``stratum_pred_k - pred`` and of its absolute
-            value) and, per input track ``t``, ``corr_<t>``: the Pearson correlation across genes between the
-            gene's mean gate of stratum ``k`` and the gene's mean of track ``t`` over the window) and
-            ``n_genes_by_stratum`` (dict stratum -> number of genes).
+        ``uns[f"{key_added}_stratum_effects"]``
+            (the data model's ``uns["prism"]`` is left alone) a dict: ``params`` (sample, tracks, n_strata, alpha,
+            beta, d_model, best_step, keys written), ``strata`` (DataFrame indexed by ``stratum_<k>`` with columns
+            ``n_genes`` (genes whose largest mean gate is ``k``), ``mean_gate`` and ``sd_gate`` (mean and SD
+            across genes of the gene's mean gate), ``mean_effect`` and ``mean_abs_effect`` (mean of
+            ``stratum_pred_k - pred`` and of its absolute value) and, per input track ``t``, ``corr_<t>``: the
+            Pearson correlation across genes between the gene's mean gate of stratum ``k`` and the gene's mean
+            of track ``t`` over the window) and ``n_genes_by_stratum`` (dict stratum -> number of genes).
         """
         if not self.intervene:
             raise ValueError(
@@ -613,33 +650,19 @@ class Prism:
         adata.obsm[f"{k}_gates"] = gates.astype(np.float32)
         adata.obsm[f"{k}_stratum_pred"] = spred.astype(np.float32)
         adata.obsm[f"X_{k}"] = out["embedding"].reshape(adata.n_obs, -1).astype(np.float32)
-        effect = spred - pred[:, None]
-        counts = np.bincount(top, minlength=n_strata)
-        table = pd.DataFrame(
-            {
-                "n_genes": counts.astype(int),
-                "mean_gate": gene_gate.mean(axis=0),
-                "sd_gate": gene_gate.std(axis=0, ddof=1) if adata.n_obs > 1 else np.full(n_strata, np.nan),
-                "mean_effect": effect.mean(axis=0),
-                "mean_abs_effect": np.abs(effect).mean(axis=0),
-            },
-            index=pd.Index(names, name="stratum"),
-        )
-        tmean = out["track_mean"].reshape(adata.n_obs, -1)
-        for t, name in enumerate(self.tracks):
-            table[f"corr_{name}"] = [_pearson(gene_gate[:, s], tmean[:, t]) for s in range(n_strata)]
-        summary = adata.uns.setdefault(k, {})
-        summary.update({
-            "stratum_params": _clean({
+        table = strata_table(gene_gate, spred, pred, out["track_mean"].reshape(adata.n_obs, -1), self.tracks)
+        counts = table["n_genes"].to_numpy()
+        adata.uns[f"{k}_stratum_effects"] = {
+            "params": _clean({
                 "sample": self.sample, "tracks": self.tracks, "n_strata": n_strata, "alpha": self.alpha,
                 "beta": self.beta, "d_model": self.registry["model"]["d_model"],
                 "best_step": self.best_step_ if self.best_step_ is not None else -1,
                 "obs": [f"{k}_pred", f"{k}_do_pred", f"{k}_stratum"],
-                "obsm": [f"{k}_gates", f"{k}_stratum_pred", f"X_{k}"], "uns": k,
+                "obsm": [f"{k}_gates", f"{k}_stratum_pred", f"X_{k}"], "uns": f"{k}_stratum_effects",
             }),
             "strata": table,
             "n_genes_by_stratum": {n: int(c) for n, c in zip(names, counts)},
-        })
+        }
 
     # -------------------------------------------------------------------------------------------- save/load
 
@@ -680,6 +703,7 @@ class Prism:
         obj = cls.__new__(cls)
         obj.registry = reg
         obj.adata = None
+        obj.split_key = SPLIT_KEY
         obj._track_idx = []
         try:
             obj.module = _build_net(model_pt["config"], reg["model"]["seed"])
@@ -700,43 +724,3 @@ class Prism:
             obj._track_idx = match_adata(adata, reg)
             obj.adata = adata
         return obj
-
-
-class ReplacedTracks(torch.utils.data.Dataset):
-    """A :class:`GeneBatches` whose input tracks at some positions are replaced by fixed profiles.
-
-    ``replace`` maps a position along the batch's track axis to a ``(n_bins,)`` profile (or a scalar).
-    Everything else (laziness, chunk bounds, ...) is the wrapped dataset's.
-    """
-
-    def __init__(self, base: GeneBatches, replace: dict[int, np.ndarray]):
-        self.base = base
-        self.replace = {int(k): torch.as_tensor(np.asarray(v, np.float32)) for k, v in replace.items()}
-
-    def __getattr__(self, name):
-        if name == "base":  # not yet set (e.g. while unpickling)
-            raise AttributeError(name)
-        return getattr(self.base, name)
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, idx) -> dict[str, torch.Tensor]:
-        out = self.base[idx]
-        if "tracks" in out:
-            t = out["tracks"].clone()
-            for k, v in self.replace.items():
-                t[:, k, :] = v
-            out["tracks"] = t
-        return out
-
-
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(np.corrcoef(a, b)[0, 1])

@@ -60,6 +60,36 @@ def get_split(adata: AnnData, key: str = SPLIT_KEY) -> np.ndarray:
     return np.where(col.isna().to_numpy(), "", col.astype(str).to_numpy())
 
 
+def training_genes(adata: AnnData, sample: str, split_key: str = SPLIT_KEY) -> tuple[np.ndarray, ...]:
+    """Targets of ``sample`` and the train / valid genes with a measured target; NaN targets counted and logged.
+
+    Returns ``(y, train_genes, valid_genes, n_dropped)``. No training gene is a :class:`ValueError`; no
+    validation gene a warning (the last weights are then kept).
+    """
+    y = get_targets(adata, sample)
+    split = get_split(adata, split_key)
+    finite = np.isfinite(y)
+    is_train, is_valid = split == "train", split == "valid"
+    n_nan_train, n_nan_valid = int((is_train & ~finite).sum()), int((is_valid & ~finite).sum())
+    if n_nan_train or n_nan_valid:
+        logger.warning(
+            "Dropped %d genes with NaN expression for sample %r (%d train, %d valid).",
+            n_nan_train + n_nan_valid, sample, n_nan_train, n_nan_valid,
+        )
+    train_genes, valid_genes = np.flatnonzero(is_train & finite), np.flatnonzero(is_valid & finite)
+    if len(train_genes) == 0:
+        raise ValueError(
+            f"No training genes: obs[{split_key!r}] has {int(is_train.sum())} 'train' genes, "
+            f"{n_nan_train} of them without expression for sample {sample!r}. "
+            "Check the split (e.g. `pt.pp.split_chromosomes`) and adata.X."
+        )
+    if len(valid_genes) == 0:
+        logger.warning(
+            f"No validation genes (obs[{split_key!r}] == 'valid'): no model selection; the last weights are kept."
+        )
+    return y, train_genes, valid_genes, n_nan_train + n_nan_valid
+
+
 def select_covariates(adata: AnnData, covariates: bool | str | Sequence[str]) -> list[str]:
     """Names of the covariates to use: ``True`` all, ``False`` none, or an explicit list."""
     if covariates is False or covariates is None:
@@ -190,8 +220,11 @@ def build_registry(
     }
 
 
-def match_adata(adata: AnnData, registry: dict) -> list[int]:
+def match_adata(adata: AnnData, registry: dict, sample: str | None = None) -> list[int]:
     """Check that ``adata`` provides what a model was trained on; return the track indices to read.
+
+    With ``sample`` (another biosample), the model's tracks of its own biosample are taken from ``sample``'s
+    tracks of the same names, roles and kinds (cross-biosample prediction); other tracks are matched as usual.
 
     Raises
     ------
@@ -226,9 +259,15 @@ def match_adata(adata: AnnData, registry: dict) -> list[int]:
                     f"tracks: obsm['tracks'] has {adata.obsm[TRACKS_KEY].shape[2]} bins, the model needs {n_bins}"
                 )
             missing, wrong = [], []
+            swap = sample is not None and str(sample) != registry["sample"]
             for t in registry["tracks"]:
                 hits = [i for i, n in enumerate(tab["name"]) if n == t["name"]]
-                if len(hits) > 1:
+                if swap and t["sample"] == registry["sample"]:
+                    hits = [i for i in hits if tab["sample"][i] == str(sample)]
+                    if len(hits) != 1:
+                        missing.append(f"{t['name']} (of sample {sample!r})")
+                        continue
+                elif len(hits) > 1:
                     hits = [i for i in hits if tab["sample"][i] == t["sample"]] or hits[:0]
                 if len(hits) != 1:
                     missing.append(t["name"])

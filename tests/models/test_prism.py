@@ -136,3 +136,22 @@ def test_bf16_autocast_runs() -> None:
     loss.backward()
     assert torch.isfinite(loss)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_predict_from_embedding_is_the_plain_path():
+    """The attribution hook (embedding in, prediction out) gives forward()'s ``pred``, with and without strata."""
+    import torch
+
+    from prismtools.models import PrismNet
+
+    torch.manual_seed(0)
+    for intervene, n_cov in ((True, 2), (False, 0)):
+        net = PrismNet(n_tracks=2, n_covariates=n_cov, d_model=8, n_layers=1, n_strata=2, intervene=intervene).eval()
+        seq = torch.randint(0, 5, (3, 32))
+        tracks = torch.randn(3, 2, 32)
+        cov = torch.randn(3, n_cov) if n_cov else None
+        onehot = torch.nn.functional.one_hot(seq, 5)[..., :4].float()
+        with torch.no_grad():
+            ref = net(seq, tracks, cov)["pred"]
+            got = net.predict_from_embedding(net.embed_onehot(onehot), tracks, cov)
+        torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)

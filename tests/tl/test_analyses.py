@@ -228,10 +228,14 @@ class LinearNet(nn.Module):
         table = torch.cat([w.t(), w.new_zeros(1, 1)], dim=0)
         return nn.functional.embedding(sequence.long(), table) + self.seq_embed.bias
 
+    def embed_onehot(self, onehot):  # the attribution hook of PrismNet: embedding in, prediction out
+        return onehot @ self.seq_embed.weight.t() + self.seq_embed.bias
+
+    def predict_from_embedding(self, emb, tracks, covariates):
+        return (emb[..., 0] * self.pos).sum(1) + (tracks * self.trk).sum((1, 2)) + covariates @ self.cov
+
     def forward(self, sequence, tracks, covariates):
-        emb = self._embed_sequence(sequence)[..., 0]  # (B, L)
-        pred = (emb * self.pos).sum(1) + (tracks * self.trk).sum((1, 2)) + covariates @ self.cov
-        return {"pred": pred}
+        return {"pred": self.predict_from_embedding(self._embed_sequence(sequence), tracks, covariates)}
 
 
 def linear_model(a, bin_size=1):

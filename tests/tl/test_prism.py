@@ -111,6 +111,10 @@ def test_resume_equals_uninterrupted(adata, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=12, checkpoint_dir=tmp_path / "cut", **FIT)
     monkeypatch.setattr(_train, "save_training_checkpoint", real_save)
+    import signal
+
+    # Lightning answers an interrupt with sys.exit and SIGINT ignored; fit gives back Ctrl+C (notebooks)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
     resumed = pt.tl.Prism(adata, sample="toy", **SMALL)  # a fresh process would start like this
     resumed.fit(max_steps=12, checkpoint_dir=tmp_path / "cut", resume=True, **FIT)
@@ -212,10 +216,10 @@ def test_stratum_effects(trained):
         assert a.obs[col].shape == (n,) and np.isfinite(a.obs[col]).all()
     assert isinstance(a.obs["prism_stratum"].dtype, pd.CategoricalDtype)
     assert list(a.obs["prism_stratum"].cat.categories) == ["stratum_0", "stratum_1"]
-    assert a.uns["prism"]["window"]["width"] == 64  # the data model's own uns entry is left alone
-    uns = a.uns["prism"]
-    assert "window" in uns and "tracks" in uns  # the data model survives the merge
-    assert uns["stratum_params"]["sample"] == "toy" and uns["stratum_params"]["n_strata"] == 2
+    before = set(trained.adata.uns["prism"])
+    assert set(a.uns["prism"]) == before  # uns["prism"] is the data model only: results go under their own key
+    uns = a.uns["prism_stratum_effects"]
+    assert uns["params"]["sample"] == "toy" and uns["params"]["n_strata"] == 2
     strata = uns["strata"]
     assert list(strata.index) == ["stratum_0", "stratum_1"]
     expected = ["n_genes", "mean_gate", "sd_gate", "mean_effect", "mean_abs_effect",
@@ -368,13 +372,15 @@ def test_distributed_helpers(monkeypatch):
     from prismtools.tl import _device
 
     assert _device.distributed_env().world_size == 1 and not _device.distributed_env().enabled
-    net = torch.nn.Linear(2, 1)
-    assert _device.wrap_ddp(net, _device.distributed_env(), torch.device("cpu")) is net
+    assert _device.trainer_devices("cpu").strategy == "auto"
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", "3")
     monkeypatch.setenv("LOCAL_RANK", "1")
     env = _device.distributed_env()
     assert (env.rank, env.local_rank, env.world_size, env.is_main) == (3, 1, 4, False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    where = _device.trainer_devices("cpu")  # under torchrun: one Lightning DDP rank per process
+    assert (where.devices, where.num_nodes, where.strategy) == (2, 2, "ddp_find_unused_parameters_true")
     from prismtools.tl._data import GeneBatchSampler
 
     genes = np.arange(50)
@@ -409,3 +415,168 @@ def test_ddp_two_processes_gloo(tmp_path):
     s0, s1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
     assert all(torch.equal(s0[k], s1[k]) for k in s0)  # gradients were all-reduced: replicas agree
     assert (tmp_path / "ck" / "last.pt").is_file()
+
+
+def _flip_tensor_byte(path, *, entry_index: int = -1) -> None:
+    """Flip a high exponent bit inside the largest tensor record of a torch zip file (leaving the zip readable)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        infos = sorted((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+        info = infos[entry_index]
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = int.from_bytes(raw[info.header_offset + 26 : info.header_offset + 28], "little"), int.from_bytes(
+        raw[info.header_offset + 28 : info.header_offset + 30], "little"
+    )
+    start = info.header_offset + 30 + name_len + extra_len
+    for k in range(3, info.file_size, 4):  # the top byte of every float32 value: NaN/huge after the flip
+        raw[start + k] ^= 0x7F
+    path.write_bytes(bytes(raw))
+
+
+def test_bit_flipped_saved_model_is_refused(trained, tmp_path):
+    d = tmp_path / "m"
+    trained.save(d)
+    _flip_tensor_byte(d / "model.pt")
+    with pytest.raises(CheckpointError, match=r"model\.pt.*(hash|checksum)"):
+        pt.tl.Prism.load(d)
+
+
+def test_truncated_or_bit_flipped_training_checkpoint_is_refused(adata, tmp_path):
+    pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=4, checkpoint_dir=tmp_path / "ck", **FIT)
+    last = tmp_path / "ck" / "last.pt"
+    good = last.read_bytes()
+    _flip_tensor_byte(last)
+    with pytest.raises(CheckpointError, match=r"last\.pt.*(hash|checksum)"):
+        pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=8, checkpoint_dir=tmp_path / "ck", resume=True, **FIT)
+    last.write_bytes(good[: len(good) * 2 // 3])
+    with pytest.raises(CheckpointError, match=r"last\.pt.*corrupt or truncated"):
+        pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=8, checkpoint_dir=tmp_path / "ck", resume=True, **FIT)
+
+
+def test_refused_resume_names_the_difference(adata, tmp_path):
+    pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=2, checkpoint_dir=tmp_path / "ck", **FIT)
+    with pytest.raises(ValueError, match="different inputs") as err:
+        pt.tl.Prism(adata, sample="toy", n_strata=3, **SMALL).fit(
+            max_steps=4, checkpoint_dir=tmp_path / "ck", resume=True, **FIT
+        )
+    msg = str(err.value)
+    assert "n_strata" in msg and "2" in msg and "3" in msg
+    assert "covariate_mean" not in msg and "window" not in msg  # only what differs, not both whole registries
+
+
+def test_csv_logger_writes_the_curves(adata, tmp_path):
+    m = pt.tl.Prism(adata, sample="toy", **SMALL)
+    m.fit(max_steps=6, checkpoint_dir=tmp_path / "ck", **FIT)  # the default logger: CSV next to the checkpoints
+    (csv,) = (tmp_path / "ck" / "logs").glob("version_*/metrics.csv")
+    logged = pd.read_csv(csv)
+    assert logged["step"].tolist() == m.history_["step"].tolist()
+    np.testing.assert_allclose(logged["val_mse"], m.history_["val_mse"], rtol=1e-6)
+    np.testing.assert_allclose(logged["train_loss"], m.history_["train_loss"], rtol=1e-6)
+    from lightning.pytorch.loggers import CSVLogger
+
+    m2 = pt.tl.Prism(adata, sample="toy", **SMALL)
+    m2.fit(max_steps=2, logger=CSVLogger(tmp_path / "mine", name="run"), **FIT)  # a logger of the user's own
+    assert list((tmp_path / "mine" / "run").glob("version_*/metrics.csv"))
+    m3 = pt.tl.Prism(adata, sample="toy", **SMALL)
+    m3.fit(max_steps=2, checkpoint_dir=tmp_path / "nolog", logger=False, **FIT)
+    assert not (tmp_path / "nolog" / "logs").exists()
+
+
+def test_early_stopping_stops(adata):
+    m = pt.tl.Prism(adata, sample="toy", **SMALL)
+    # lr so large that validation cannot keep improving: patience 1 must end the run well before max_steps
+    m.fit(max_steps=200, lr=0.5, warmup_steps=0, device="cpu", early_stopping=True, early_stopping_patience=1)
+    h = m.history_
+    assert h["step"].iloc[-1] < 200
+    best = h["val_mse"].min()
+    after = h.loc[h["step"] > m.best_step_, "val_mse"]
+    assert len(after) == 1 and (after >= best).all()  # stopped at the first validation without improvement
+    assert m.best_step_ == h.loc[h["val_mse"].idxmin(), "step"]
+
+
+def test_lightning_device_keywords_match_device(adata):
+    a = pt.tl.Prism(adata, sample="toy", seed=2, **SMALL)
+    a.fit(max_steps=4, lr=3e-3, warmup_steps=2, device="cpu")
+    b = pt.tl.Prism(adata, sample="toy", seed=2, **SMALL)
+    b.fit(max_steps=4, lr=3e-3, warmup_steps=2, accelerator="cpu", devices=1, precision="32-true")
+    assert states_equal(a.module, b.module)
+    rng = torch.get_rng_state()
+    pt.tl.Prism(adata, sample="toy", **SMALL).fit(max_steps=1, **FIT)
+    assert torch.equal(rng, torch.get_rng_state())  # the user's global RNG is left alone
+
+
+@pytest.fixture(scope="module")
+def two_biosamples(tmp_path_factory):
+    """Simulated genome with biosamples A and B (own background states and peaks), binned 2-kb windows."""
+    sim = pt.datasets.simulate(tmp_path_factory.mktemp("sim") / "g", n_genes=400, chromosomes=3,
+                               chrom_size=2_000_000, samples=["A", "B"], seed=1, hic=False)
+    a = pt.pp.read_genes(sim.gtf)
+    for s in ("A", "B"):
+        pt.pp.add_expression(a, sim.expression, sample=s, gene_key="gene_id", value=s)
+    pt.pp.set_window(a, 2000, bin_size=50)
+    for s in ("A", "B"):
+        pt.pp.add_track(a, sim.bigwigs[s]["H3K27ac"], name="H3K27ac", sample=s, role="foreground")
+        pt.pp.add_track(a, sim.bigwigs[s]["DNase"], name="DNase", sample=s, role="background")
+    pt.pp.split_chromosomes(a, test="chr3", valid="chr2")
+    return a
+
+
+def test_predict_another_biosample(two_biosamples):
+    a = two_biosamples.copy()
+    m = pt.tl.Prism(a, sample="A", use_sequence=False, d_model=16, n_layers=1, alpha=0.0, seed=0)
+    m.fit(max_steps=150, batch_size=16, lr=3e-3, warmup_steps=10, device="cpu", progress=False)
+    m.predict(a, sample="B", key_added="B")
+    m.predict(a, key_added="A")
+    assert not np.array_equal(a.obs["A_pred"], a.obs["B_pred"])  # B's tracks were read, not A's
+    shuffled = a.copy()  # B's tracks of other genes: what a model that ignores the biosample would see
+    b_tracks = np.flatnonzero(shuffled.uns["prism"]["tracks"]["sample"].to_numpy() == "B")
+    t = np.array(shuffled.obsm["tracks"])
+    t[:, b_tracks] = t[np.random.default_rng(0).permutation(a.n_obs)][:, b_tracks]
+    shuffled.obsm["tracks"] = t
+    m.predict(shuffled, sample="B", key_added="B")
+    test = (a.obs["split"] == "test").to_numpy()
+    y_b = a[:, "B"].X.ravel()[test]
+    r_b = np.corrcoef(a.obs["B_pred"].to_numpy()[test], y_b)[0, 1]
+    r_shuffled = np.corrcoef(shuffled.obs["B_pred"].to_numpy()[test], y_b)[0, 1]
+    assert r_b > 0.4 and r_b - r_shuffled > 0.3, (r_b, r_shuffled)
+    with pytest.raises(ValueError, match="of sample 'C'"):
+        m.predict(a, sample="C")
+
+
+def test_split_key_and_default_seed(adata, monkeypatch):
+    a = adata.copy()
+    a.obs["fold"] = a.obs["split"]
+    del a.obs["split"]
+    m = pt.tl.Prism(a, sample="toy", split_key="fold", **SMALL)
+    m.fit(max_steps=2, **FIT)
+    assert m.registry["training"]["n_train"] == (a.obs["fold"] == "train").sum()
+    b = pt.tl.Prism(a, sample="toy", **SMALL)
+    with pytest.raises(KeyError, match="'split'"):
+        b.fit(max_steps=2, **FIT)
+    b.fit(max_steps=2, split_key="fold", **FIT)
+    monkeypatch.setattr(pt.settings, "seed", 7)
+    assert pt.tl.Prism(a, sample="toy", split_key="fold", **SMALL).seed == 7
+    assert states_equal(pt.tl.Prism(a, sample="toy", split_key="fold", **SMALL).module,
+                        pt.tl.Prism(a, sample="toy", split_key="fold", seed=7, **SMALL).module)
+
+
+def test_bf16_autocast_keeps_float32_weights(adata):
+    m = pt.tl.Prism(adata, sample="toy", **SMALL)
+    m.fit(max_steps=4, lr=3e-3, warmup_steps=1, device="cpu", precision="bf16")  # Lightning's "bf16-mixed"
+    assert m.precision_ == "bf16" and {p.dtype for p in m.module.parameters()} == {torch.float32}
+    assert np.isfinite(m.history_["train_loss"]).all() and np.isfinite(m.history_["val_mse"]).all()
+
+
+@pytest.mark.slow
+def test_ddp_notebook_two_cpu_processes(adata):
+    """devices=2 with the notebook-safe strategy: Lightning forks; weights and curves come back to the caller."""
+    m = pt.tl.Prism(adata, sample="toy", **SMALL)
+    m.fit(max_steps=4, lr=3e-3, warmup_steps=1, accelerator="cpu", devices=2, strategy="ddp_notebook")
+    assert m.history_["step"].iloc[-1] == 4 and m.best_step_ == m.history_.loc[m.history_["val_mse"].idxmin(), "step"]
+    assert not torch.distributed.is_initialized()
+    m.predict()
+    assert np.isfinite(adata.obs["prism_pred"]).all()
+    best = m.history_.loc[m.history_["step"] == m.best_step_, "val_mse"].item()
+    res = pt.tl.evaluate(adata, pred_key="prism_pred", sample="toy", split=["valid"])
+    assert res.loc["valid", "MSE"] == pytest.approx(best, rel=1e-5)  # the best weights came back
