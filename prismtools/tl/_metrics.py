@@ -1,5 +1,5 @@
 """Regression metrics of predictions against observations: the one implementation used by ``tl.evaluate``,
-``tl.ridge_baseline`` and ``pl.predicted_vs_observed``."""
+``tl.ridge_baseline``, ``pl.predicted_vs_observed``, Prism's validation and the stratum tables."""
 
 from __future__ import annotations
 
@@ -41,3 +41,25 @@ def regression_metrics(pred, y) -> dict[str, float]:
         out["Pearson"] = float(stats.pearsonr(pred, y)[0])
         out["Spearman"] = float(stats.spearmanr(pred, y)[0])
     return out
+
+
+def pearson(a, b) -> float:
+    """Pearson r over the pairs where both values are finite (NaN for fewer than 2 pairs or a constant side)."""
+    a, b = finite_pairs(a, b)
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    with np.errstate(all="ignore"):
+        return float(np.corrcoef(a, b)[0, 1])
+
+
+def validation_metrics(pred, y) -> dict[str, float]:
+    """``mse``, ``mae`` and ``pearson`` for model selection during training.
+
+    Unlike :func:`regression_metrics`, a non-finite prediction is not left out: it makes every metric NaN, so a
+    model that predicts NaN for some genes can never look best.
+    """
+    pred, y = np.asarray(pred, np.float64).ravel(), np.asarray(y, np.float64).ravel()
+    if len(y) == 0 or not np.isfinite(pred).all():
+        return {"mse": float("nan"), "mae": float("nan"), "pearson": float("nan")}
+    m = regression_metrics(pred, y)
+    return {"mse": m["MSE"], "mae": m["MAE"], "pearson": pearson(pred, y)}

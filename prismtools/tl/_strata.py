@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._training_plan import pearson
+from ._metrics import pearson
 
 
 def strata_table(

@@ -51,7 +51,6 @@ from ._training_plan import (  # noqa: F401 - re-exported: the recipe's public p
     PrismTrainingPlan,
     lr_at,
     param_groups,
-    regression_metrics,
 )
 
 logger = logging.getLogger(__name__)

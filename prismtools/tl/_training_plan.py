@@ -11,6 +11,7 @@ import torch
 from ._data import GeneBatches
 from ._device import Precision
 from ._inference import forward, run_inference
+from ._metrics import validation_metrics
 
 WARMUP_START_LR = 1e-5
 MIN_LR = 1e-4
@@ -47,33 +48,6 @@ def lr_at(step: int, *, lr: float, max_steps: int, warmup_steps: int) -> float:
     span = max(1, max_steps - warmup_steps)
     progress = min(1.0, max(0.0, (step - warmup_steps) / span))
     return floor + (lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r over the pairs where both are finite (NaN for fewer than 2 pairs or a constant side).
-
-    With :func:`regression_metrics`, the one place tl's model code computes metrics (to be pointed at
-    ``tl/_metrics.py``).
-    """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    a, b = a[ok], b[ok]
-    if len(a) < 2 or a.std() == 0 or b.std() == 0:
-        return float("nan")
-    with np.errstate(all="ignore"):
-        return float(np.corrcoef(a, b)[0, 1])
-
-
-def regression_metrics(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """MSE, MAE and Pearson r of predictions against targets (NaN for an empty set).
-
-    The one place tl's training code computes its validation metrics (to be pointed at ``tl/_metrics.py``).
-    """
-    pred, y = np.asarray(pred, np.float64), np.asarray(y, np.float64)
-    if len(y) == 0:
-        return {"mse": float("nan"), "mae": float("nan"), "pearson": float("nan")}
-    err = pred - y
-    return {"mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err))), "pearson": pearson(pred, y)}
 
 
 class PrismTrainingPlan(L.LightningModule):
@@ -160,7 +134,7 @@ class PrismTrainingPlan(L.LightningModule):
             self.net, self.valid_data, self.valid_genes, batch_size=self.eval_batch_size, device=self.device,
             precision=self.eval_precision, window=self.window, n_workers=self.n_workers,
         )["pred"]
-        m = regression_metrics(pred, self.valid_y)
+        m = validation_metrics(pred, self.valid_y)
         return {"val_mse": m["mse"], "val_mae": m["mae"], "val_pearson": m["pearson"]}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

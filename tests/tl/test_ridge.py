@@ -114,3 +114,16 @@ def test_one_metrics_module():
     assert m["n"] == 2 and m["MSE"] == pytest.approx(0.125)
     c = _metrics.regression_metrics(np.ones(5), np.arange(5.0))
     assert np.isnan(c["Pearson"]) and np.isnan(c["Spearman"]) and c["R2"] == pytest.approx(1 - 15 / 10)
+
+
+def test_training_validation_and_strata_use_the_metrics_module():
+    pytest.importorskip("torch")
+    from prismtools.tl import _metrics, _strata, _training_plan
+
+    assert _training_plan.validation_metrics is _metrics.validation_metrics
+    assert _strata.pearson is _metrics.pearson
+    y = np.array([0.0, 1.0, 2.0, 3.0])
+    v = _metrics.validation_metrics(y + 0.5, y)
+    assert v["mse"] == pytest.approx(0.25) and v["pearson"] == pytest.approx(1.0)
+    # a NaN prediction is never left out during model selection: it poisons every metric
+    assert np.isnan(_metrics.validation_metrics(np.array([0.0, np.nan, 2.0, 3.0]), y)["mse"])
