@@ -143,11 +143,11 @@ fig.tight_layout()
 # intervened path (see the [method page](../method.md)). It writes the gates (`obsm["prism_gates"]`), the
 # prediction under each stratum (`obsm["prism_stratum_pred"]`), the backdoor-adjusted prediction
 # (`obs["prism_do_pred"]`), each gene's dominant stratum (`obs["prism_stratum"]`), the pooled embedding
-# `obsm["X_prism"]`, and a per-stratum summary in `uns["prism"]["strata"]`.
+# `obsm["X_prism"]`, and a per-stratum summary in `uns["prism_stratum_effects"]["strata"]`.
 
 # %%
 prism.stratum_effects(adata)
-adata.uns["prism"]["strata"].round(3)
+adata.uns["prism_stratum_effects"]["strata"].round(3)
 
 # %%
 pt.pl.stratum_effects(adata)
