@@ -213,7 +213,8 @@ def compare(impls: list[str], rounds: int, length: int, device: str, threads: in
             print(f"round {r + 1} {key}: {res.get('median', res.get('error'))}", flush=True)
     load1 = os.getloadavg()
     lines = [
-        f"Interleaved comparison, {rounds} rounds, L = {length}, device {device}, threads {threads or 'torch default'}; "
+        f"Interleaved comparison, {rounds} rounds, L = {length}, device {device}, "
+        f"threads {threads or 'torch default'}; "
         f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; {time.perf_counter() - t0:.0f} s wall",
         "",
         "| case | impl | median s | runs (s) | peak RSS MB (max over rounds; base) |",
@@ -240,7 +241,8 @@ def compare(impls: list[str], rounds: int, length: int, device: str, threads: in
     for mode in ("fwd", "fwdbwd", "train step"):
         for impl in impls[1:]:
             if (mode, first) in medians and (mode, impl) in medians:
-                lines.append(f"- {mode}: {impl} is {medians[(mode, first)] / medians[(mode, impl)]:.1f}x faster than {first}")
+                ratio = medians[(mode, first)] / medians[(mode, impl)]
+                lines.append(f"- {mode}: {impl} is {ratio:.1f}x faster than {first}")
     return "\n".join(lines)
 
 

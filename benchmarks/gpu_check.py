@@ -77,7 +77,8 @@ class Section:
                 res = {"status": "error", "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
             res["wall_s"] = round(time.perf_counter() - t0, 2)
         self.report[name] = res
-        print(f"[{name}] {res['status']} {json.dumps({k: v for k, v in res.items() if k != 'traceback'}, default=str)[:400]}", flush=True)
+        shown = json.dumps({k: v for k, v in res.items() if k != "traceback"}, default=str)[:400]
+        print(f"[{name}] {res['status']} {shown}", flush=True)
         return res
 
 
@@ -315,7 +316,8 @@ def ddp_smoke(out_dir: Path, timeout: int) -> dict:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", __file__,
            "--ddp-child", "--out", str(out_dir)]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(REPO)})
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     marker = out_dir / "ddp_child.json"
     res = {"returncode": proc.returncode, "wall_s": time.perf_counter() - t0, "tail": proc.stderr[-2000:]}
     if marker.exists():
@@ -367,17 +369,20 @@ def markdown(report: dict) -> str:
                     lines.append(f"| {impl} | error: {rec['error']} | | |")
                 else:
                     lines.append(
-                        f"| {impl} | {rec['fwd_s']:.4f} | {rec['fwdbwd_s']:.4f} | {rec.get('cuda_peak_mb', float('nan')):.0f} |"
+                        f"| {impl} | {rec['fwd_s']:.4f} | {rec['fwdbwd_s']:.4f} | "
+                        f"{rec.get('cuda_peak_mb', float('nan')):.0f} |"
                     )
         lines.append(f"\nfastest forward + backward: **{sec.get('fastest_fwdbwd')}**")
     else:
         lines.append(f"- {sec.get('status')}: {sec.get('reason', sec.get('error'))}")
-    lines += ["", "## Reference-size training step", "", "| precision | scan | step s (median) | fwd-only s | peak MB |", "|---|---|---|---|---|"]
+    lines += ["", "## Reference-size training step", ""]
+    lines += ["| precision | scan | step s (median) | fwd-only s | peak MB |", "|---|---|---|---|---|"]
     for name, sec in report.items():
         if name.startswith("train_step_"):
             if sec.get("status") == "ok":
                 lines.append(
-                    f"| {sec['precision']} | {sec['scan']} | {sec['step_s_median']:.4f} | {sec['forward_only_s']:.4f} | "
+                    f"| {sec['precision']} | {sec['scan']} | {sec['step_s_median']:.4f} | "
+                    f"{sec['forward_only_s']:.4f} | "
                     f"{sec.get('peak_mem_mb', float('nan')):.0f} |"
                 )
             else:
@@ -408,7 +413,8 @@ def main() -> int:
     if args.device == "cpu":
         torch.set_num_threads(1)  # shared CPUs: one thread avoids OpenMP stalls (benchmarks/README.md section 3)
     t_start = time.perf_counter()
-    report: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "device": args.device, "quick": args.quick}
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    report: dict = {"command": command, "device": args.device, "quick": args.quick}
     sec = Section(report, t_start + args.budget_s)
     env = sec.run("environment", lambda: environment(args.device))
     if args.device == "cuda" and not torch.cuda.is_available():
