@@ -7,6 +7,8 @@ Usage::
     python benchmarks/bench_scan.py --quick        # smaller L, for a smoke run
     python benchmarks/bench_scan.py --ref-full     # + autograd through the naive loop at full L (slow)
     python benchmarks/bench_scan.py --device cuda  # on a GPU machine (timings synchronised)
+    python benchmarks/bench_scan.py --compare loop,numba --rounds 5 --threads 1
+                                                   # interleaved side-by-side runs (see below)
 
 Every case runs in a fresh subprocess so that its peak RSS (``resource.getrusage(...).ru_maxrss``) is its
 own; "base RSS" is the peak before the timed calls (torch imported, inputs allocated). Times are
@@ -14,6 +16,12 @@ medians over ``--repeats`` runs after one warm-up run (the slow chunked forward+
 once, without warm-up). The naive reference recurrence (autograd through
 every step) is timed forward-only at the full length and forward+backward at a short length, where the
 loop scan is timed too for a like-for-like speed-up.
+
+``--compare A,B,...`` runs the named implementations interleaved: ``--rounds`` rounds, each running every
+implementation's forward, forward + backward and (unless ``--skip-train``) one reference-size training step
+with ``scan=`` that implementation, each in a fresh subprocess (one warm-up call, then one timed call).
+Medians over rounds are reported, so slow phases of a shared machine hit every implementation alike;
+peak RSS is the maximum over rounds. The load average is recorded before and after.
 """
 
 from __future__ import annotations
@@ -62,8 +70,11 @@ def _scan_inputs(batch: int, length: int, d_inner: int, d_state: int, device: st
     return [t.to(device).requires_grad_() for t in (x, dt, A, B, C, D)]
 
 
+WARMUP = False  # set by --warmup (children of --compare): always one untimed call first
+
+
 def _time(fn, repeats: int, device: str) -> list[float]:
-    if repeats > 1 or device == "cuda":
+    if repeats > 1 or device == "cuda" or WARMUP:
         fn()  # warm-up (skipped for single CPU runs of the slow cases)
         _sync(device)
     out = []
@@ -81,16 +92,23 @@ def run_case(case: str, length: int, repeats: int, device: str) -> dict:
 
     from prismtools.models import scan as S
 
-    if case == "train_step":
-        return _train_step(length, repeats, device)
+    if case.startswith("train_step"):
+        scan = case.split(":")[1] if ":" in case else "auto"
+        return _train_step(length, repeats, device, scan)
     impl, mode = case.split(":")
     fns = {
         "ref": S.selective_scan_ref,
         "loop": S.selective_scan_loop,
         "chunked": S.selective_scan_chunked,
         "chunked_k16x4": lambda *a: S.selective_scan_chunked(*a, chunk_size=16, chunks_per_block=4),
+        "numba": S.selective_scan_numba,
+        "mamba_ssm": lambda *a: S.selective_scan(*a, impl="mamba_ssm"),
     }
     fn = fns[impl]
+    if impl == "numba":  # load the compiled kernels (LLVM, ~100 MB of code) before measuring the base
+        tiny = _scan_inputs(2, 8, 4, 2, device)
+        fn(*tiny)
+        torch.autograd.grad(fn(*tiny).sum(), tiny)
     inputs = _scan_inputs(REF["batch"], length, REF["d_inner"], REF["d_state"], device)
     base = _rss_mb()
 
@@ -113,14 +131,14 @@ def run_case(case: str, length: int, repeats: int, device: str) -> dict:
     return res
 
 
-def _train_step(length: int, repeats: int, device: str) -> dict:
+def _train_step(length: int, repeats: int, device: str, scan: str = "auto") -> dict:
     import torch
 
     from prismtools.models import PrismNet, prism_loss
 
     torch.manual_seed(0)
     n_genes = 8
-    model = PrismNet(n_tracks=3, n_covariates=9).to(device)
+    model = PrismNet(n_tracks=3, n_covariates=9, scan=scan).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=5e-4, betas=(0.9, 0.95), weight_decay=1e-6)
     g = torch.Generator().manual_seed(0)
     seq = torch.randint(0, 5, (n_genes, length), generator=g, dtype=torch.uint8).to(device)
@@ -147,6 +165,8 @@ def _train_step(length: int, repeats: int, device: str) -> dict:
 def _subprocess_case(case: str, length: int, repeats: int, device: str, threads: int | None) -> dict:
     cmd = [sys.executable, __file__, "--case", case, "--length", str(length), "--repeats", str(repeats)]
     cmd += ["--device", device]
+    if WARMUP:
+        cmd += ["--warmup"]
     if threads:
         cmd += ["--threads", str(threads)]
     t0 = time.perf_counter()
@@ -176,6 +196,56 @@ def machine_info(threads: int) -> str:
     return "\n".join(lines)
 
 
+def compare(impls: list[str], rounds: int, length: int, device: str, threads: int | None, train: bool) -> str:
+    """Interleaved side-by-side runs of ``impls``; returns a Markdown table."""
+    cases = [(f"{impl}:{mode}", impl, mode) for mode in ("fwd", "fwdbwd") for impl in impls]
+    if train:
+        cases += [(f"train_step:{impl}", impl, "train step") for impl in impls]
+    runs: dict[str, list[dict]] = {key: [] for key, _, _ in cases}
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    for r in range(rounds):
+        for key, _, _ in cases:
+            if key.startswith("train_step") and r >= max(2, rounds // 2):
+                continue  # training steps are long: at most max(2, rounds // 2) rounds
+            res = _subprocess_case(key, length, 1, device, threads)
+            runs[key].append(res)
+            print(f"round {r + 1} {key}: {res.get('median', res.get('error'))}", flush=True)
+    load1 = os.getloadavg()
+    lines = [
+        f"Interleaved comparison, {rounds} rounds, L = {length}, device {device}, "
+        f"threads {threads or 'torch default'}; "
+        f"load average {load0[0]:.2f} at start, {load1[0]:.2f} at end; {time.perf_counter() - t0:.0f} s wall",
+        "",
+        "| case | impl | median s | runs (s) | peak RSS MB (max over rounds; base) |",
+        "|---|---|---|---|---|",
+    ]
+    medians = {}
+    for key, impl, mode in cases:
+        ok = [x for x in runs[key] if "error" not in x]
+        if not ok:
+            err = runs[key][0].get("error", "not run") if runs[key] else "not run"
+            lines.append(f"| {mode} | {impl} | error: {err} | | |")
+            continue
+        times = [x["median"] for x in ok]
+        medians[(mode, impl)] = statistics.median(times)
+        peak = max(x["peak_rss_mb"] for x in ok)
+        base = statistics.median(x["base_rss_mb"] for x in ok)
+        cuda = f", CUDA peak {max(x['cuda_peak_mb'] for x in ok):.0f}" if "cuda_peak_mb" in ok[0] else ""
+        lines.append(
+            f"| {mode} | {impl} | {medians[(mode, impl)]:.3f} | {', '.join(f'{t:.2f}' for t in times)} | "
+            f"{peak:.0f} (base {base:.0f}{cuda}) |"
+        )
+    first = impls[0]
+    lines.append("")
+    for mode in ("fwd", "fwdbwd", "train step"):
+        for impl in impls[1:]:
+            if (mode, first) in medians and (mode, impl) in medians:
+                ratio = medians[(mode, first)] / medians[(mode, impl)]
+                lines.append(f"- {mode}: {impl} is {ratio:.1f}x faster than {first}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", help=argparse.SUPPRESS)
@@ -191,7 +261,12 @@ def main() -> None:
         help="also time autograd through the naive recurrence at the full length (minutes, ~4 GB)",
     )
     ap.add_argument("--markdown", type=Path, default=None, help="also write the results table here")
+    ap.add_argument("--compare", default=None, help="comma-separated implementations to run interleaved")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of --compare")
+    ap.add_argument("--warmup", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global WARMUP
+    WARMUP = args.warmup or bool(args.compare)
 
     import torch
 
@@ -203,6 +278,16 @@ def main() -> None:
 
     threads = torch.get_num_threads()
     length = 500 if args.quick else args.length
+    if args.compare:
+        info = machine_info(threads)
+        print(info, flush=True)
+        text = info + "\n\n" + compare(
+            args.compare.split(","), args.rounds, length, args.device, args.threads, not args.skip_train
+        )
+        print("\n" + text)
+        if args.markdown:
+            args.markdown.write_text(text + "\n")
+        return
     repeats = 2 if args.quick else args.repeats
     info = machine_info(threads)
     print(info, flush=True)

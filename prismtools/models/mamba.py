@@ -97,25 +97,41 @@ class MambaDirection(nn.Module):
         dt = torch.exp(u * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)).clamp(min=floor)
         self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
 
-    def forward(self, x: torch.Tensor, scan: str = "auto") -> torch.Tensor:
+    def forward(self, x: torch.Tensor, scan: str = "auto", z: torch.Tensor | None = None) -> torch.Tensor:
         """Run the direction on ``x`` of shape ``(B, L, Din)`` (already in this direction's order).
 
-        Returns the scan output ``y`` ``(B, L, Din)`` before gating.
+        Returns the scan output ``y`` ``(B, L, Din)``, multiplied by ``silu(z)`` when a gate ``z``
+        (same shape and order) is given. As in ``mamba_ssm``'s ``Mamba``, the ``dt_proj`` bias and the
+        softplus are applied in float32 by the scan (fused in its CUDA kernel on the mamba-ssm path).
         """
         length = x.shape[1]
         xc = self.conv1d(x.transpose(1, 2))[..., :length].transpose(1, 2)  # causal
         xc = F.silu(xc)
         dt_raw, b, c = self.x_proj(xc).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        dt = F.softplus(self.dt_proj(dt_raw))
+        dt = F.linear(dt_raw, self.dt_proj.weight)  # bias and softplus inside the scan
         a = -torch.exp(self.A_log.float())
-        return selective_scan(xc, dt, a, b, c, self.D.float(), impl=scan)
+        return selective_scan(
+            xc,
+            dt,
+            a,
+            b,
+            c,
+            self.D.float(),
+            z=z,
+            delta_bias=self.dt_proj.bias.float(),
+            delta_softplus=True,
+            impl=scan,
+        )
 
 
 class BiMambaMixer(nn.Module):
     """Bidirectional Mamba mixer with tied in/out projections (Caduceus BiMamba, strategy "add").
 
     ``out = out_proj(y_fwd * silu(z) + flip(y_rev(flip(x)) * silu(flip(z))))``; since ``out_proj`` has
-    no bias and is shared, projecting the sum equals summing the two projected directions.
+    no bias and is shared, projecting the sum equals summing the two projected directions, which is
+    what Caduceus computes with two ``mamba_ssm.Mamba`` modules sharing ``in_proj`` and ``out_proj``
+    (checked in ``tests/models/test_mamba_ssm_parity.py``). Each direction applies the gate inside its
+    scan, as ``selective_scan_fn`` does.
     """
 
     def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2, dt_rank: int = 8) -> None:
@@ -130,10 +146,9 @@ class BiMambaMixer(nn.Module):
     def forward(self, hidden: torch.Tensor, scan: str = "auto") -> torch.Tensor:
         """``(B, L, d_model) -> (B, L, d_model)``."""
         x, z = self.in_proj(hidden).chunk(2, dim=-1)
-        gate = F.silu(z)
-        y_fwd = self.fwd(x, scan)
-        y_rev = self.rev(x.flip(1), scan).flip(1)
-        return self.out_proj((y_fwd + y_rev) * gate)
+        y_fwd = self.fwd(x, scan, z=z)
+        y_rev = self.rev(x.flip(1), scan, z=z.flip(1)).flip(1)
+        return self.out_proj(y_fwd + y_rev)
 
 
 class BiMambaBlock(nn.Module):

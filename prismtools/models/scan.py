@@ -8,7 +8,7 @@ The recurrence, per batch element ``b``, channel ``d`` and state index ``n``::
 with ``x, dt`` of shape ``(B, L, Din)`` (``dt`` already passed through softplus), ``A`` of shape
 ``(Din, N)`` (negative), ``B, C`` of shape ``(B, L, N)`` and ``D`` of shape ``(Din,)``.
 
-Three implementations are provided:
+Four implementations are provided here, plus ``mamba_ssm``'s fused CUDA kernel when installed:
 
 ``selective_scan_ref``
     A naive per-position Python loop differentiated by autograd. Slow; the test oracle only.
@@ -22,22 +22,32 @@ Three implementations are provided:
     of ``chunk_size`` positions are processed at once; inside a chunk the states come from a
     Hillis-Steele scan whose decay factors are ``exp(S_t - S_s)`` with ``S`` the in-chunk cumulative sum
     of log-decays ``dt * A`` (segment-sum differences, so every exponent is ``<= 0``); chunk boundaries
-    are then linked by a short loop over the chunk-final states. Few, large kernels: the GPU path.
+    are then linked by a short loop over the chunk-final states. Few, large kernels: the GPU path
+    when mamba-ssm is absent.
+``selective_scan_numba``
+    A fused CPU kernel in numba (:mod:`prismtools.models._scan_numba`): one pass per position with the
+    state in a small local array, states saved only at chunk starts, hand-written backward.
+``"mamba_ssm"``
+    ``mamba_ssm.selective_scan_fn`` (CUDA only; :mod:`prismtools.models._scan_mamba_ssm`).
 
-``selective_scan(..., impl="auto")`` dispatches: the chunked scan on CUDA and the loop on CPU (measured in
-``benchmarks/bench_scan.py``: on CPU the loop is several times faster than the chunked scan and needs
-less memory). The full ``(B, L, Din, N)`` state is never materialised by the loop or chunked scans:
-they hold at most one block of it.
+``selective_scan(..., impl="auto")`` dispatches (:func:`default_scan_impl`): on CUDA, mamba-ssm's kernel
+when importable, else the chunked scan; on CPU, the numba kernel (measured 3-5x faster than the loop
+forward + backward at the reference size, at lower memory; ``benchmarks/bench_scan.py``), else the loop.
+The full ``(B, L, Din, N)`` state is never materialised by the loop, chunked or numba scans.
 
 Computation always happens in at least float32 (float64 inputs stay float64), with autocast disabled
-inside the scan; the output has the dtype of ``x``.
+inside the scan, so bfloat16/float16 inputs under autocast keep a float32 state; the output has the
+dtype of ``x``.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import importlib.util
+
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 __all__ = [
@@ -45,10 +55,14 @@ __all__ = [
     "selective_scan_ref",
     "selective_scan_loop",
     "selective_scan_chunked",
+    "selective_scan_numba",
     "default_scan_impl",
+    "SCAN_IMPLS",
 ]
 
-ScanImpl = Literal["auto", "loop", "chunked", "ref"]
+ScanImpl = Literal["auto", "loop", "chunked", "numba", "mamba_ssm", "ref", "naive"]
+#: Accepted values of ``impl`` / ``scan=`` (``"naive"`` is an alias of ``"ref"``).
+SCAN_IMPLS = ("auto", "loop", "chunked", "numba", "mamba_ssm", "ref", "naive")
 
 #: Default number of positions per block of the loop scan (states of one block are held at a time).
 LOOP_BLOCK = 32
@@ -71,6 +85,8 @@ def selective_scan_ref(
 ) -> torch.Tensor:
     """Naive sequential selective scan (test oracle; differentiable by autograd, slow).
 
+    Computes in float32 at least (the state is never kept in a half-precision dtype).
+
     Parameters
     ----------
     x, dt
@@ -87,17 +103,21 @@ def selective_scan_ref(
     torch.Tensor
         ``(batch, L, Din)`` outputs ``y``.
     """
+    out_dtype = x.dtype
+    cdt = _compute_dtype(x, dt, A, B, C, *(() if D is None else (D,)))
+    x, dt, A, B, C = (t.to(cdt) for t in (x, dt, A, B, C))
     batch, length, d_inner = x.shape
-    h = x.new_zeros(batch, d_inner, A.shape[1])
-    ys = []
-    for t in range(length):
-        decay = torch.exp(dt[:, t, :, None] * A)
-        h = decay * h + (dt[:, t] * x[:, t])[:, :, None] * B[:, t, None, :]
-        ys.append((h * C[:, t, None, :]).sum(-1))
-    y = torch.stack(ys, dim=1) if ys else x.new_zeros(x.shape)
-    if D is not None:
-        y = y + x * D
-    return y
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        h = x.new_zeros(batch, d_inner, A.shape[1])
+        ys = []
+        for t in range(length):
+            decay = torch.exp(dt[:, t, :, None] * A)
+            h = decay * h + (dt[:, t] * x[:, t])[:, :, None] * B[:, t, None, :]
+            ys.append((h * C[:, t, None, :]).sum(-1))
+        y = torch.stack(ys, dim=1) if ys else x.new_zeros(x.shape)
+        if D is not None:
+            y = y + x * D.to(cdt)
+    return y.to(out_dtype)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -409,13 +429,72 @@ def selective_scan_chunked(
     return _run(x, dt, A, B, C, D, "chunked", chunk_size * max(1, int(chunks_per_block)), chunk_size)
 
 
+def selective_scan_numba(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Fused CPU selective scan in numba, with a hand-written backward.
+
+    Per batch element and block of channels, one pass over the positions with the ``(N, channels)``
+    state in a local array; the forward pass saves the state every 32 positions, the backward pass
+    recomputes each chunk's states and runs the adjoint recurrence through them. Memory:
+    ``(batch, ceil(L / 32), N, Din)`` checkpoints plus about 1 MB per thread. Threads: torch's
+    intra-op thread count (:func:`torch.get_num_threads`). Kernels are compiled on first use and
+    cached on disk. CPU tensors only.
+
+    Parameters
+    ----------
+    x, dt, A, B, C, D
+        As in :func:`selective_scan_ref`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(batch, L, Din)``.
+    """
+    _check(x, dt, A, B, C, D)
+    if x.device.type != "cpu":
+        raise ValueError(f"scan='numba' runs on CPU tensors only; got tensors on {x.device}. Use scan='auto'.")
+    if not numba_available():
+        raise ImportError("scan='numba' needs numba (installed with scanpy): pip install numba")
+    if D is None:
+        D = x.new_zeros(x.shape[-1])
+    if x.shape[1] == 0:
+        return x * D
+    from ._scan_numba import selective_scan_numba_fn
+
+    return selective_scan_numba_fn(x, dt, A, B, C, D)
+
+
+def numba_available() -> bool:
+    """Whether numba can be imported (the CPU fused kernel)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def mamba_ssm_available() -> bool:
+    """Whether mamba-ssm's CUDA selective scan is usable here (package, CUDA extension and a GPU)."""
+    if importlib.util.find_spec("mamba_ssm") is None:
+        return False
+    from ._scan_mamba_ssm import available
+
+    return available()
+
+
 def default_scan_impl(device: torch.device | str) -> str:
     """Scan implementation picked by ``impl="auto"`` for ``device``.
 
-    ``"chunked"`` on CUDA (a 2,000-step loop would mean thousands of small kernel launches per scan);
-    ``"loop"`` elsewhere (measured faster and leaner on CPU, see ``benchmarks/README_models.md``).
+    CUDA: ``"mamba_ssm"`` (its fused kernel) when mamba-ssm is installed with its CUDA extension, else
+    ``"chunked"`` (a 2,000-step loop would mean thousands of small kernel launches per scan). CPU:
+    ``"numba"`` when numba is importable (3-5x faster than the loop forward + backward at the reference
+    size, at lower memory; ``benchmarks/README.md`` section 2), else ``"loop"``.
     """
-    return "chunked" if torch.device(device).type == "cuda" else "loop"
+    if torch.device(device).type == "cuda":
+        return "mamba_ssm" if mamba_ssm_available() else "chunked"
+    return "numba" if numba_available() else "loop"
 
 
 def selective_scan(
@@ -426,29 +505,65 @@ def selective_scan(
     C: torch.Tensor,
     D: torch.Tensor | None = None,
     *,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False,
     impl: ScanImpl = "auto",
 ) -> torch.Tensor:
     """Selective scan, dispatching to an implementation.
 
+    With the optional arguments this is the whole of ``mamba_ssm.selective_scan_fn``:
+    ``dt <- softplus(dt + delta_bias)`` before the recurrence and ``y <- y * silu(z)`` after it. The
+    ``"mamba_ssm"`` implementation fuses both into its CUDA kernel; the others compute them with torch
+    in float32 around the scan.
+
     Parameters
     ----------
     x, dt, A, B, C, D
-        As in :func:`selective_scan_ref`.
+        As in :func:`selective_scan_ref` (``dt`` raw when ``delta_softplus`` is set).
+    z
+        ``(batch, L, Din)`` gate, or ``None``.
+    delta_bias
+        ``(Din,)`` added to ``dt`` before the softplus, or ``None``.
+    delta_softplus
+        Apply softplus to ``dt (+ delta_bias)``.
     impl
-        ``"auto"`` (see :func:`default_scan_impl`), ``"loop"``, ``"chunked"`` or ``"ref"``.
+        ``"auto"`` (see :func:`default_scan_impl`), ``"loop"``, ``"chunked"``, ``"numba"`` (CPU),
+        ``"mamba_ssm"`` (CUDA) or ``"ref"`` / ``"naive"`` (the slow oracle).
 
     Returns
     -------
     torch.Tensor
-        ``(batch, L, Din)``.
+        ``(batch, L, Din)`` in ``x``'s dtype.
     """
+    if impl not in SCAN_IMPLS:
+        raise ValueError(f"unknown scan impl {impl!r}; expected one of {', '.join(map(repr, SCAN_IMPLS))}")
     if impl == "auto":
         impl = default_scan_impl(x.device)
-    if impl == "loop":
-        return selective_scan_loop(x, dt, A, B, C, D)
-    if impl == "chunked":
-        return selective_scan_chunked(x, dt, A, B, C, D)
-    if impl == "ref":
-        return selective_scan_ref(x, dt, A, B, C, D)
-    raise ValueError(f"unknown scan impl {impl!r}; expected 'auto', 'loop', 'chunked' or 'ref'")
+    if impl == "mamba_ssm":
+        _check(x, dt, A, B, C, D)
+        from ._scan_mamba_ssm import selective_scan_mamba_ssm
 
+        return selective_scan_mamba_ssm(
+            x, dt, A, B, C, D, z=z, delta_bias=delta_bias, delta_softplus=delta_softplus
+        )
+    if delta_bias is not None or delta_softplus:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            dt = dt.float() if dt.dtype in (torch.float16, torch.bfloat16) else dt
+            if delta_bias is not None:
+                dt = dt + delta_bias.to(dt.dtype)
+            if delta_softplus:
+                dt = F.softplus(dt)
+    if impl == "loop":
+        y = selective_scan_loop(x, dt, A, B, C, D)
+    elif impl == "chunked":
+        y = selective_scan_chunked(x, dt, A, B, C, D)
+    elif impl == "numba":
+        y = selective_scan_numba(x, dt, A, B, C, D)
+    else:
+        y = selective_scan_ref(x, dt, A, B, C, D)
+    if z is not None:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            yf = y.float() if y.dtype in (torch.float16, torch.bfloat16) else y
+            y = (yf * F.silu(z.to(yf.dtype))).to(x.dtype)
+    return y
