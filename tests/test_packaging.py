@@ -14,7 +14,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 # import name -> distribution name, where they differ
 DISTRIBUTION = {"yaml": "pyyaml", "hicstraw": "hic-straw", "sklearn": "scikit-learn", "PIL": "pillow", "Bio": "biopython"}
 # imports guarded by a try/except that names the extra to install (optional features)
-OPTIONAL = {"hicstraw": "hic", "distributed": "test", "Bio": "bgzip"}
+OPTIONAL = {"hicstraw": "hic", "distributed": "test", "Bio": "bgzip", "mamba_ssm": "cuda"}
 
 
 def _project() -> dict:
