@@ -292,6 +292,24 @@ def write(adata: AnnData, path: str | os.PathLike, *, chunk_genes: int | None = 
     logger.info("wrote %s (%d genes x %d samples)", path, adata.n_obs, adata.n_vars)
 
 
+def check_target(path: str | os.PathLike, overwrite: bool) -> None:
+    """Raise ``FileExistsError`` unless a store may be written at ``path`` (the rules of :func:`write`)."""
+    _check_target(Path(path).absolute(), overwrite)
+
+
+def install_store(src: str | os.PathLike, path: str | os.PathLike, *, overwrite: bool = False) -> None:
+    """Move the complete store ``src`` (built privately, e.g. a hidden sibling) to ``path``, under ``path``'s lock,
+    with the rules of :func:`write`: an existing store is replaced only with ``overwrite=True``, nothing else ever."""
+    from ._lock import lock_path
+
+    src, path = Path(src).absolute(), Path(path).absolute()
+    with store_lock(path, "install store"):
+        _check_target(path, overwrite)
+        _clean_siblings(path)
+        _replace_dir(src, path)
+    lock_path(src).unlink(missing_ok=True)  # the private build's lock file
+
+
 def write_metadata(group: zarr.Group, adata: AnnData, *, skip_obsm=()) -> None:
     """Write every element but the large arrays with :func:`anndata.io.write_elem`."""
     with warnings.catch_warnings(), ad.settings.override(zarr_write_format=3):
