@@ -2,7 +2,8 @@
 
 The lock file is a hidden sibling of the store, ``.<name>.lock`` (a sibling, not a file inside the store, so that
 it is the same file before and after :func:`prismtools.io.write` replaces the store directory, and exists before
-the store does). It holds the holder's PID, host and operation, so a writer that times out can say who holds it.
+the store does). It exists only while a writer holds it, and holds the holder's PID, host and operation, so a
+writer that times out can say who holds it.
 The lock is re-entrant within a thread (a build holding it may call :func:`prismtools.io.write`).
 """
 
@@ -119,4 +120,10 @@ def store_lock(store: str | os.PathLike, operation: str, *, timeout: float | Non
         yield
     finally:
         depth[key] = 0
+        # remove the lock file while still holding it: filelock (>= 4.3) makes a waiter that locked the
+        # unlinked file notice (its link count is 0) and retry on a fresh one, so no store leaves a lock file
+        try:
+            os.unlink(key)
+        except OSError:
+            pass
         lk.release()
