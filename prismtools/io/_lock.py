@@ -64,6 +64,10 @@ def is_locked(store: str | os.PathLike) -> bool:
         return True
     except OSError:
         return False
+    try:
+        os.unlink(lock_path(store))  # as in store_lock: no lock file outlives its holder
+    except OSError:
+        pass
     lk.release()
     return False
 

@@ -528,18 +528,20 @@ def read(path: str | os.PathLike, *, lazy: bool = True) -> AnnData:
     """
     path = Path(path)
     last = None
-    for attempt in range(200):
+    for attempt in range(100):
         before = root_meta(path)
         if before and before.get("pending") and is_locked(path):
             time.sleep(0.05)  # a writer is applying its commit: a moment
             continue
         try:
-            adata = _read_once(path, lazy)
-        except (_Changed, KeyError, FileNotFoundError, OSError) as err:
-            if root_meta(path) == before and not isinstance(err, _Changed):
+            with warnings.catch_warnings():  # a writer's staging folder is no zarr node: not worth a warning
+                warnings.filterwarnings("ignore", message=".*not recognized as a component of a Zarr hierarchy.*")
+                adata = _read_once(path, lazy)
+        except Exception as err:  # noqa: BLE001 - retried only if a writer committed meanwhile
+            if not isinstance(err, _Changed) and root_meta(path) == before:
                 raise
             last = err
-            time.sleep(0.02 * min(attempt + 1, 10))
+            time.sleep(0.01 * min(attempt + 1, 5))
             continue
         if root_meta(path) == before:
             if not lazy:
@@ -547,7 +549,10 @@ def read(path: str | os.PathLike, *, lazy: bool = True) -> AnnData:
                     if isinstance(v, da.Array):
                         adata.obsm[k] = v.compute()
             return adata
-    raise StoreError(f"The store {str(path)!r} kept changing while it was read (writers committing); retry.") from last
+    raise StoreError(
+        f"The store {str(path)!r} kept changing while it was read (writers committing), or its commit record "
+        "disagrees with its arrays. Retry; if it persists, run `prismtools info --verify` on it."
+    ) from last
 
 
 def _normalise_uns(adata: AnnData) -> None:
