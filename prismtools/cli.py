@@ -48,7 +48,18 @@ def _cmd_info(args) -> int:
     from . import io
     from ._core import get_window, track_table
 
+    left = io.leftovers(args.store)
+    if left:
+        print(f"leftovers of interrupted writes ({len(left)}; the next successful write removes them):")
+        for p in left[:20]:
+            print(f"  {p}")
+        if len(left) > 20:
+            print(f"  ... and {len(left) - 20} more")
     adata = io.read(args.store)
+    if args.verify:
+        res = io.verify(args.store)
+        print(f"verified: {res['arrays']} arrays, {res['chunks']} chunks, {res['bytes'] / 2**20:.1f} MiB decoded, "
+              "all checksums match")
     print(adata)
     win = get_window(adata, required=False)
     if win:
@@ -79,16 +90,18 @@ def main(argv: list[str] | None = None) -> int:
     b.set_defaults(func=_cmd_build)
     i = sub.add_parser("info", help="summarise a dataset store")
     i.add_argument("store")
+    i.add_argument("--verify", action="store_true", help="read every chunk and check its checksum")
     i.set_defaults(func=_cmd_info)
     d = sub.add_parser("demo", help="end-to-end run on the bundled K562 data (no downloads)")
     d.add_argument("--out", default="prismtools_demo", help="folder for the results table and figure")
     d.add_argument("--quick", action="store_true", help="a much shorter run (for tests)")
     d.set_defaults(func=_cmd_demo)
     args = parser.parse_args(argv)
+    from . import io
     with _cli_logging(args.verbose):
         try:
             return int(args.func(args) or 0)
-        except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
+        except (FileNotFoundError, FileExistsError, ValueError, KeyError, io.StoreError) as err:
             print(f"prismtools {args.command}: error: {err}", file=sys.stderr)
             return 1
 

@@ -62,3 +62,32 @@ def test_build_spec_errors(tmp_path, capsys):
 def test_example_and_module_entry():
     res = subprocess.run([sys.executable, "-m", "prismtools", "build", "--example"], capture_output=True, text=True)
     assert res.returncode == 0 and "window:" in res.stdout
+
+
+def test_build_never_replaces_user_files(genome, tmp_path, capsys):
+    spec = _spec(genome, tmp_path)
+    (tmp_path / "out.zarr").mkdir()
+    (tmp_path / "out.zarr" / "reads.fastq").write_text("@r1\nACGT\n")
+    assert main(["build", str(spec), "--overwrite"]) == 1
+    assert "not a prismtools/AnnData zarr store" in capsys.readouterr().err
+    assert (tmp_path / "out.zarr" / "reads.fastq").read_text() == "@r1\nACGT\n"
+
+
+def test_info_on_incomplete_store_and_leftovers(genome, tmp_path, capsys):
+    import zarr
+
+    from prismtools.io._zarr import set_status
+
+    spec = _spec(genome, tmp_path)
+    assert main(["build", str(spec)]) == 0
+    store = tmp_path / "out.zarr"
+    assert main(["info", "--verify", str(store)]) == 0
+    assert "all checksums match" in capsys.readouterr().out
+    (tmp_path / ".out.zarr.build-deadbeef").mkdir()  # what a killed build leaves
+    set_status(zarr.open_group(str(store), mode="r+"), "writing: add_track(x)")
+    assert main(["info", str(store)]) == 1
+    out, err = capsys.readouterr()
+    assert ".out.zarr.build-deadbeef" in out
+    assert "incomplete" in err and "out.zarr" in err and "Traceback" not in err
+    assert main(["build", str(spec), "--overwrite"]) == 0  # an (incomplete) store is replaced with --overwrite
+    assert main(["info", str(store)]) == 0

@@ -258,12 +258,14 @@ adata.obs["split"].value_counts()
 # ## Write, then read lazily
 #
 # `pt.io.write` writes one zarr store atomically: it writes into a temporary sibling and renames it into
-# place. The result is also a plain AnnData store, so `anndata.read_zarr` opens it too. `pt.io.read`
+# place. Here the store already exists (the builders streamed into it), so we pass `overwrite=True`; without
+# it `pt.io.write` refuses, and it never deletes a folder that is not a store (see the Data safety page). The
+# result is also a plain AnnData store, so `anndata.read_zarr` opens it too. `pt.io.read`
 # opens the large arrays (`sequence`, `tracks`) **lazily** as dask arrays chunked by genes. Nothing large
 # is read until it is used. `obs`, `var`, `X` and `uns` are loaded.
 
 # %%
-pt.io.write(adata, STORE)
+pt.io.write(adata, STORE, overwrite=True)
 lazy = pt.io.read(STORE)
 print(lazy)
 lazy.obsm["tracks"]

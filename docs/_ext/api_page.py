@@ -57,7 +57,9 @@ MODULES: dict[str, tuple[str, str, list[tuple[str, list[str]]]]] = {
     "prismtools.io": (
         "Reading and writing: `pt.io`",
         "One zarr store per dataset, written atomically and read lazily (tracks and sequence as dask arrays).",
-        [("Stores", ["read", "write"]), ("Errors", ["IncompleteStoreError"])],
+        [("Stores", ["read", "write", "verify", "leftovers"]),
+         ("Errors", ["StoreError", "IncompleteStoreError", "CorruptStoreError", "StoreVersionError",
+                     "StoreLockedError", "StaleStoreError"])],
     ),
     "prismtools.datasets": (
         "Datasets: `pt.datasets`",

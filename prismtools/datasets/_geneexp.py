@@ -409,9 +409,9 @@ def read_geneexp(
                        resolution=5000 if multi else None, store=tmp)
         if out is None:
             return adata
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        from ..io._zarr import install_store
+
+        install_store(tmp, out, overwrite=overwrite)  # never replaces a non-store; a store only with overwrite
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

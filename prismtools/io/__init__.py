@@ -1,5 +1,12 @@
-"""Reading and writing prismtools datasets (one zarr store each)."""
+"""Reading and writing prismtools datasets (one zarr store each); see ``docs/data_safety.md``."""
 
-from ._zarr import IncompleteStoreError, read, write
+from ._errors import (
+    CorruptStoreError, IncompleteStoreError, StaleStoreError, StoreError, StoreLockedError, StoreVersionError,
+)
+from ._verify import leftovers, verify
+from ._zarr import read, write
 
-__all__ = ["read", "write", "IncompleteStoreError"]
+__all__ = [
+    "read", "write", "verify", "leftovers", "StoreError", "IncompleteStoreError", "CorruptStoreError",
+    "StoreVersionError", "StoreLockedError", "StaleStoreError",
+]

@@ -101,7 +101,7 @@ def store_sequence(adata: AnnData, block: da.Array, *, store, desc: str) -> None
     with bs.transaction(desc, adata):
         with _TqdmCallback(n_chunks, desc):
             bs.replace_array("sequence", block, chunk_genes=settings.chunk_genes, compute_kwargs=compute_kwargs())
-        adata.obsm["sequence"] = bs.lazy("sequence")
+    adata.obsm["sequence"] = bs.lazy("sequence")
 
 
 def append_track(adata: AnnData, block: da.Array, row: dict, *, store, desc: str) -> None:
@@ -132,18 +132,22 @@ def append_track(adata: AnnData, block: da.Array, row: dict, *, store, desc: str
         set_track_table(adata, new_tab)
         return
     bs = BuildStore(store, adata)
-    stored = bs.array(TRACKS_KEY)
-    n_stored = 0 if stored is None else stored.shape[1]
-    if n_stored != len(tab):
-        raise ValueError(
-            f"The store {str(store)!r} holds {n_stored} tracks but this AnnData lists {len(tab)}; they are out of "
-            "sync. Reopen the store with pt.io.read() and continue from that AnnData."
-        )
-    with bs.transaction(desc, adata):
-        with _TqdmCallback(n_chunks, desc):
-            bs.append_track(block, chunk_genes=settings.chunk_genes, compute_kwargs=compute_kwargs())
-        set_track_table(adata, new_tab)
-        adata.obsm[TRACKS_KEY] = bs.lazy(TRACKS_KEY)
+    try:
+        with bs.transaction(desc, adata):
+            n_stored = bs.n_committed(TRACKS_KEY)  # under the store's lock: no other writer can change it now
+            if n_stored != len(tab):
+                raise ValueError(
+                    f"The store {str(store)!r} holds {n_stored} tracks but this AnnData lists {len(tab)}: the store "
+                    "changed since this AnnData was read (another process appended to it?) or they were never in "
+                    "sync. Reopen the store with pt.io.read() and continue from that AnnData."
+                )
+            with _TqdmCallback(n_chunks, desc):
+                bs.append_track(block, chunk_genes=settings.chunk_genes, compute_kwargs=compute_kwargs())
+            set_track_table(adata, new_tab)  # committed together with the track when the transaction ends
+    except BaseException:
+        set_track_table(adata, tab)  # nothing was committed: the AnnData stays as it was too
+        raise
+    adata.obsm[TRACKS_KEY] = bs.lazy(TRACKS_KEY)
 
 
 def bin_rows(values: np.ndarray, bin_size: int, stat: str) -> np.ndarray:

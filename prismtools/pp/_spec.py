@@ -80,8 +80,9 @@ def build(spec: str | os.PathLike | dict[str, Any], *, output: str | os.PathLike
           overwrite: bool = False) -> AnnData:
     """Build a zarr dataset from a spec (see ``prismtools build --example``); return it opened lazily.
 
-    The build streams into a temporary store next to ``output`` and is renamed into place only when every
-    step has succeeded, so a failed or interrupted build never leaves a store at ``output``.
+    The build streams into a hidden store next to ``output`` (``.<name>.build-*``) and is moved into place only
+    when every step has succeeded, so a failed or interrupted build never leaves a store at ``output``; an
+    interrupted one leaves that hidden folder, which ``prismtools info OUTPUT`` lists.
 
     Parameters
     ----------
@@ -90,7 +91,8 @@ def build(spec: str | os.PathLike | dict[str, Any], *, output: str | os.PathLike
     output
         Store path (overrides the spec's ``output``).
     overwrite
-        Replace an existing store at ``output``.
+        Replace an existing store at ``output`` (only a zarr store: a folder of other files or a regular file at
+        ``output`` is never deleted).
 
     Returns
     -------
@@ -125,6 +127,8 @@ def build(spec: str | os.PathLike | dict[str, Any], *, output: str | os.PathLike
     ((3, 200), ['train', 'train', 'test'])
     """
     from .. import io, pp
+    from ..io._lock import lock_path
+    from ..io._zarr import check_target, install_store, is_store
     from .._settings import settings
 
     data, base = load_spec(spec)
@@ -134,8 +138,9 @@ def build(spec: str | os.PathLike | dict[str, Any], *, output: str | os.PathLike
     out = Path(output) if output is not None else (Path(_p(base, data["output"])) if "output" in data else None)
     if out is None:
         raise ValueError("spec: no output store (set `output:` or pass --output).")
-    if out.exists() and not overwrite:
+    if out.exists() and not overwrite and is_store(out.absolute()):
         raise FileExistsError(f"{str(out)!r} exists; pass --overwrite (overwrite=True) to replace it.")
+    check_target(out, overwrite)  # a folder of other files or a regular file is never replaced
     if "genes" not in data or "window" not in data:
         raise ValueError("spec: the sections `genes` and `window` are required.")
     old = settings.chunk_genes, settings.n_jobs
@@ -186,14 +191,14 @@ def build(spec: str | os.PathLike | dict[str, Any], *, output: str | os.PathLike
         for n in _list(data.get("normalize")):
             _check_keys("normalize", n, {"method", "tracks", "fit_split"}, {"method"})
             pp.normalize_tracks(adata, method=n["method"], tracks=n.get("tracks"), fit_split=n.get("fit_split", "train"))
-        io.write(adata, tmp) if data.get("normalize") else None
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        if data.get("normalize"):
+            io.write(adata, tmp, overwrite=True)  # its own lazy tracks are copied before the old store goes
+        install_store(tmp, out, overwrite=overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     finally:
         settings.chunk_genes, settings.n_jobs = old
+        lock_path(tmp).unlink(missing_ok=True)
     logger.info("built %s", out)
     return io.read(out)
