@@ -144,6 +144,7 @@ def part6(work: Path, seeds, n_genes: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_PART7_PAIRS: dict[str, pd.DataFrame] = {}
 WHATIF_MODEL = dict(d_model=32, n_layers=2, use_sequence=True)
 
 
@@ -218,6 +219,11 @@ def part7(work: Path, seeds, n_genes: int) -> pd.DataFrame:
                 logger.info("part 7: %s", rows[-1])
             res_dir = work / "whatif_tables"
             res_dir.mkdir(exist_ok=True)
+            if name == "Prism" and seed == seeds[0]:  # one seed's pairs, with the truth, for the report's figures
+                _PART7_PAIRS["variants"] = v.merge(vtruth[["variant_id", "gene", "true_effect"]], how="left",
+                                                   on=["variant_id", "gene"]).fillna({"true_effect": 0.0})
+                _PART7_PAIRS["perturbations"] = p.merge(ptruth[["region", "gene", "true_effect"]], how="left",
+                                                        on=["region", "gene"]).fillna({"true_effect": 0.0})
             v.to_csv(res_dir / f"variants_{name.split()[0]}_{seed}.csv", index=False)
             p.to_csv(res_dir / f"perturbations_{name.split()[0]}_{seed}.csv", index=False)
     p = pt.tl.perturb_tracks(_RidgeWhatIf(a, "SIM"), a, track="H3K27ac", region=root / "perturbations.bed", inplace=False)
@@ -267,6 +273,8 @@ def main(argv=None) -> int:
         df.to_csv(out / f"part{part}.csv", index=False)
         summ = summarise(df, [b for b in by if b in df.columns])
         (out / f"part{part}.md").write_text(summ.to_markdown(index=False, floatfmt=".4f"))
+        for what, pairs in _PART7_PAIRS.items() if part == 7 else ():
+            pairs.to_csv(out / f"part7_pairs_{what}.csv", index=False, float_format="%.5f")
         results[f"part{part}"] = {"seconds": time.perf_counter() - t, "summary": summ.to_dict(orient="records")}
         logger.info("part %d done in %.0f s\n%s", part, time.perf_counter() - t, summ.to_string())
     results["settings"] = {"model": MODEL, "fit": FIT, "seeds": args.seeds, "genes": args.genes,
@@ -285,7 +293,7 @@ def report(results_dir: Path, docs: Path) -> None:
     matplotlib.use("agg")
     fig_dir = docs / "_static" / "validation"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    parts = {p: pd.read_csv(results_dir / f"part{p}.csv") for p in (1, 2, 3, 4, 5, 6) if (results_dir / f"part{p}.csv").exists()}
+    parts = {p: pd.read_csv(results_dir / f"part{p}.csv") for p in (1, 2, 3, 4, 5, 6, 7) if (results_dir / f"part{p}.csv").exists()}
     meta = json.loads((results_dir / "results.json").read_text()) if (results_dir / "results.json").exists() else {}
     md = [VALIDATION_HEADER.format(settings=json.dumps(meta.get("settings", {}), default=str))]
 
@@ -328,10 +336,41 @@ def report(results_dir: Path, docs: Path) -> None:
         md.append("## 4. Real K562 data (bundled chr16 + chr22 genes)\n\n"
                   + table(models, ["model"], ["MSE", "Pearson"]) + "\n\nSignal ablation (concatenation model):\n\n"
                   + table(abl, ["setting", "tracks"], ["MSE", "Pearson"]) + "\n")
+    if 7 in parts:
+        md.append(whatif_section(parts[7], results_dir, fig_dir, meta.get("part7", {})))
     findings = results_dir / "findings.md"
     if findings.exists():  # the written interpretation, kept beside the numbers it interprets
         md.insert(1, findings.read_text())
     (docs / "validation.md").write_text("\n".join(md) + "\n" + VALIDATION_FOOTER)
+
+
+def whatif_section(df: pd.DataFrame, results_dir: Path, fig_dir: Path, meta: dict) -> str:
+    """The what-if section of docs/validation.md (part 7) and its figures."""
+    import matplotlib.pyplot as plt
+
+    cols = ["pearson", "spearman", "sign_agreement", "pearson_test_chrom", "mean_abs_pred_true_zero"]
+    g = df.groupby(["what", "model"], sort=False)
+    summ = g[cols].mean().add_suffix("_mean").join(g[["pearson", "sign_agreement"]].std(ddof=1).add_suffix("_sd"))
+    summ = summ.join(g.size().rename("n_seeds")).join(g[["n_pairs", "n_true_nonzero"]].first()).reset_index()
+    figs = []
+    for what, xlab in (("variants", "true effect of the SNV"), ("perturbations", "true effect of silencing")):
+        f = results_dir / f"part7_pairs_{what}.csv"
+        if not f.exists():
+            continue
+        pairs = pd.read_csv(f)
+        fig, ax = plt.subplots(figsize=(3.6, 3.0))
+        ax.scatter(pairs["true_effect"], pairs["effect"], s=8, alpha=0.6, lw=0)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.axvline(0, color="0.6", lw=0.6)
+        ax.set_xlabel(xlab)
+        ax.set_ylabel("predicted effect (Prism)")
+        ax.set_title(f"{what}: {len(pairs)} pairs, first seed", fontsize=9)
+        fig.savefig(fig_dir / f"whatif_{what}.png", dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        figs.append(f"![{what}](_static/validation/whatif_{what}.png)")
+    text = (results_dir / "whatif_findings.md").read_text() if (results_dir / "whatif_findings.md").exists() else ""
+    return ("## 7. What-if answers against the planted truth (simulator)\n\n" + text + "\n"
+            + summ.to_markdown(index=False, floatfmt=".3f") + "\n\n" + " ".join(figs) + "\n")
 
 
 VALIDATION_HEADER = """# Validation of the paper's claims (simulator and real K562 data)
