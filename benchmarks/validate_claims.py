@@ -17,6 +17,10 @@ Parts
 3. Prism vs concatenation vs foreground-only vs sequence-only vs ridge, with and without a train/test shift in
    the confounder's association with expression; and what the strata recover (correlation of gates with the
    simulated background state).
+7. What-if answers against the simulator's planted truth: predicted vs true effects of the simulator's SNVs
+   (``variants.vcf``; Prism and concatenation models that read the DNA sequence and the signals) and of silencing
+   the foreground track over its ``perturbations.bed`` regions (the same models and ridge on TSS signals);
+   correlation and sign agreement, per seed.
 """
 
 from __future__ import annotations
@@ -140,8 +144,96 @@ def part6(work: Path, seeds, n_genes: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+_PART7_PAIRS: dict[str, pd.DataFrame] = {}
+WHATIF_MODEL = dict(d_model=32, n_layers=2, use_sequence=True)
+
+
+class _RidgeWhatIf:
+    """Adapter giving the fitted ridge baseline the interface ``pt.tl.perturb_tracks`` uses (tracks, track_means,
+    predict on an AnnData), so ridge answers the same perturbations through the same code path."""
+
+    def __init__(self, a, sample: str):
+        pt.tl.ridge_baseline(a, sample=sample, features="tracks", key_added="ridge_wi")
+        self.uns, self.sample = a.uns["ridge_wi"], sample
+        tab = pt._core.track_table(a)
+        self.idx = pt._core.resolve_tracks(a, None, sample=sample)
+        self.tracks = [tab["name"][i] for i in self.idx]
+        self.registry = {"use_tracks": True, "use_sequence": False}
+        train = np.flatnonzero(a.obs["split"].to_numpy() == "train")
+        arr = np.nan_to_num(np.asarray(a.obsm["tracks"][train][:, self.idx], np.float64))
+        self._means = arr.mean(axis=0).astype(np.float32)
+
+    def track_means(self, adata=None):
+        return self._means
+
+    def predict(self, adata, *, key_added="ridge", batch_size=None):
+        from prismtools.tl._ridge import _signed_log1p, tss_signal
+
+        coef = self.uns["coef"]
+        x = _signed_log1p(tss_signal(adata, self.idx, central_bp=self.uns["params"]["central_bp"]))
+        z = (x - coef["mean"].to_numpy()) / coef["std"].to_numpy()
+        adata.obs[f"{key_added}_pred"] = (z @ coef["coef"].to_numpy() + self.uns["params"]["intercept"]).astype(np.float32)
+
+
+def _agreement(pred: pd.DataFrame, truth: pd.DataFrame, on: list[str]) -> dict:
+    from scipy import stats
+
+    df = pred.merge(truth[[*on, "true_effect"]], on=on, how="left").fillna({"true_effect": 0.0})
+    nz = df[df["true_effect"].abs() > 1e-9]
+    test = df[df["chrom"] == "chr5"]
+    return {
+        "n_pairs": len(df), "n_true_nonzero": len(nz),
+        "pearson": float(stats.pearsonr(df["effect"], df["true_effect"])[0]) if df["true_effect"].std() > 0 else np.nan,
+        "spearman": float(stats.spearmanr(df["effect"], df["true_effect"])[0]) if df["true_effect"].std() > 0 else np.nan,
+        "sign_agreement": float((np.sign(nz["effect"]) == np.sign(nz["true_effect"])).mean()) if len(nz) else np.nan,
+        "pearson_test_chrom": float(stats.pearsonr(test["effect"], test["true_effect"])[0])
+        if len(test) > 2 and test["true_effect"].std() > 0 else np.nan,
+        "mean_abs_pred_true_zero": float(df.loc[df["true_effect"].abs() <= 1e-9, "effect"].abs().mean()),
+    }
+
+
+def part7(work: Path, seeds, n_genes: int) -> pd.DataFrame:
+    """What-if answers vs the simulator's truth (2 kb window, sequence at 1 bp, signals in 20 bp bins)."""
+    root = work / "sim_whatif"
+    a = build_sim(root, shift=False, seed=100, width=2000, bin_size=20, n_genes=n_genes)
+    pt.pp.add_sequence(a, root / "genome.fa", reverse_complement_minus=False)
+    vtruth = pd.read_csv(root / "variant_effects.tsv", sep="\t").rename(columns={"gene_id": "gene"})
+    ptruth = pd.read_csv(root / "perturbation_effects.tsv", sep="\t").rename(columns={"gene_id": "gene"})
+    ptruth = ptruth[ptruth["sample"] == "SIM"]
+    rows = []
+    models = {"Prism": {}, "Concatenation (alpha=0)": {"alpha": 0.0}}
+    for seed in seeds:
+        for name, kw in models.items():
+            t = time.perf_counter()
+            model = pt.tl.Prism(a, sample="SIM", seed=seed, **{**WHATIF_MODEL, **kw})
+            model.fit(**FIT)
+            model.predict(a, key_added="wi")
+            ev = pt.tl.evaluate(a, pred_key="wi_pred", sample="SIM", split="test")
+            fit_s = time.perf_counter() - t
+            v = pt.tl.variant_effects(model, a, root / "variants.vcf", inplace=False)
+            p = pt.tl.perturb_tracks(model, a, track="H3K27ac", region=root / "perturbations.bed", inplace=False)
+            for what, res, truth, on in (("variants", v, vtruth, ["variant_id", "gene"]),
+                                         ("perturbations", p, ptruth, ["region", "gene"])):
+                rows.append({"what": what, "model": name, "seed": seed, "test_pearson_expr": float(ev["Pearson"].iloc[0]),
+                             "fit_seconds": fit_s, **_agreement(res, truth, on)})
+                logger.info("part 7: %s", rows[-1])
+            res_dir = work / "whatif_tables"
+            res_dir.mkdir(exist_ok=True)
+            if name == "Prism" and seed == seeds[0]:  # one seed's pairs, with the truth, for the report's figures
+                _PART7_PAIRS["variants"] = v.merge(vtruth[["variant_id", "gene", "true_effect"]], how="left",
+                                                   on=["variant_id", "gene"]).fillna({"true_effect": 0.0})
+                _PART7_PAIRS["perturbations"] = p.merge(ptruth[["region", "gene", "true_effect"]], how="left",
+                                                        on=["region", "gene"]).fillna({"true_effect": 0.0})
+            v.to_csv(res_dir / f"variants_{name.split()[0]}_{seed}.csv", index=False)
+            p.to_csv(res_dir / f"perturbations_{name.split()[0]}_{seed}.csv", index=False)
+    p = pt.tl.perturb_tracks(_RidgeWhatIf(a, "SIM"), a, track="H3K27ac", region=root / "perturbations.bed", inplace=False)
+    rows.append({"what": "perturbations", "model": "Ridge (TSS signals)", "seed": -1, **_agreement(p, ptruth, ["region", "gene"])})
+    p.to_csv(work / "whatif_tables" / "perturbations_Ridge.csv", index=False)
+    return pd.DataFrame(rows)
+
+
 def summarise(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    metrics = [m for m in ("MSE", "Pearson", "gate_vs_state_r", "fraction") if m in df]
+    metrics = [m for m in ("MSE", "Pearson", "gate_vs_state_r", "fraction", "pearson", "sign_agreement") if m in df]
     g = df.groupby(by, sort=False)[metrics]
     out = g.mean().add_suffix("_mean").join(g.std(ddof=1).add_suffix("_sd")).join(g.size().rename("n_seeds"))
     return out.reset_index()
@@ -172,7 +264,7 @@ def main(argv=None) -> int:
     results, t0 = {}, time.perf_counter()
     parts = ((3, part3, ["shift", "model"]), (1, part1, ["length"]), (2, part2, ["setting", "tracks"]),
              (4, part4, ["setting", "model"]), (5, part5, ["input", "bin"]),
-             (6, part6, ["shift", "model"]))
+             (6, part6, ["shift", "model"]), (7, part7, ["what", "model"]))
     for part, fn, by in parts:
         if part not in args.parts:
             continue
@@ -181,6 +273,8 @@ def main(argv=None) -> int:
         df.to_csv(out / f"part{part}.csv", index=False)
         summ = summarise(df, [b for b in by if b in df.columns])
         (out / f"part{part}.md").write_text(summ.to_markdown(index=False, floatfmt=".4f"))
+        for what, pairs in _PART7_PAIRS.items() if part == 7 else ():
+            pairs.to_csv(out / f"part7_pairs_{what}.csv", index=False, float_format="%.5f")
         results[f"part{part}"] = {"seconds": time.perf_counter() - t, "summary": summ.to_dict(orient="records")}
         logger.info("part %d done in %.0f s\n%s", part, time.perf_counter() - t, summ.to_string())
     results["settings"] = {"model": MODEL, "fit": FIT, "seeds": args.seeds, "genes": args.genes,
@@ -199,7 +293,7 @@ def report(results_dir: Path, docs: Path) -> None:
     matplotlib.use("agg")
     fig_dir = docs / "_static" / "validation"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    parts = {p: pd.read_csv(results_dir / f"part{p}.csv") for p in (1, 2, 3, 4, 5, 6) if (results_dir / f"part{p}.csv").exists()}
+    parts = {p: pd.read_csv(results_dir / f"part{p}.csv") for p in (1, 2, 3, 4, 5, 6, 7) if (results_dir / f"part{p}.csv").exists()}
     meta = json.loads((results_dir / "results.json").read_text()) if (results_dir / "results.json").exists() else {}
     md = [VALIDATION_HEADER.format(settings=json.dumps(meta.get("settings", {}), default=str))]
 
@@ -242,10 +336,41 @@ def report(results_dir: Path, docs: Path) -> None:
         md.append("## 4. Real K562 data (bundled chr16 + chr22 genes)\n\n"
                   + table(models, ["model"], ["MSE", "Pearson"]) + "\n\nSignal ablation (concatenation model):\n\n"
                   + table(abl, ["setting", "tracks"], ["MSE", "Pearson"]) + "\n")
+    if 7 in parts:
+        md.append(whatif_section(parts[7], results_dir, fig_dir, meta.get("part7", {})))
     findings = results_dir / "findings.md"
     if findings.exists():  # the written interpretation, kept beside the numbers it interprets
         md.insert(1, findings.read_text())
     (docs / "validation.md").write_text("\n".join(md) + "\n" + VALIDATION_FOOTER)
+
+
+def whatif_section(df: pd.DataFrame, results_dir: Path, fig_dir: Path, meta: dict) -> str:
+    """The what-if section of docs/validation.md (part 7) and its figures."""
+    import matplotlib.pyplot as plt
+
+    cols = ["pearson", "spearman", "sign_agreement", "pearson_test_chrom", "mean_abs_pred_true_zero"]
+    g = df.groupby(["what", "model"], sort=False)
+    summ = g[cols].mean().add_suffix("_mean").join(g[["pearson", "sign_agreement"]].std(ddof=1).add_suffix("_sd"))
+    summ = summ.join(g.size().rename("n_seeds")).join(g[["n_pairs", "n_true_nonzero"]].first()).reset_index()
+    figs = []
+    for what, xlab in (("variants", "true effect of the SNV"), ("perturbations", "true effect of silencing")):
+        f = results_dir / f"part7_pairs_{what}.csv"
+        if not f.exists():
+            continue
+        pairs = pd.read_csv(f)
+        fig, ax = plt.subplots(figsize=(3.6, 3.0))
+        ax.scatter(pairs["true_effect"], pairs["effect"], s=8, alpha=0.6, lw=0)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.axvline(0, color="0.6", lw=0.6)
+        ax.set_xlabel(xlab)
+        ax.set_ylabel("predicted effect (Prism)")
+        ax.set_title(f"{what}: {len(pairs)} pairs, first seed", fontsize=9)
+        fig.savefig(fig_dir / f"whatif_{what}.png", dpi=80, bbox_inches="tight")
+        plt.close(fig)
+        figs.append(f"![{what}](_static/validation/whatif_{what}.png)")
+    text = (results_dir / "whatif_findings.md").read_text() if (results_dir / "whatif_findings.md").exists() else ""
+    return ("## 7. What-if answers against the planted truth (simulator)\n\n" + text + "\n"
+            + summ.to_markdown(index=False, floatfmt=".3f") + "\n\n" + " ".join(figs) + "\n")
 
 
 VALIDATION_HEADER = """# Validation of the paper's claims (simulator and real K562 data)

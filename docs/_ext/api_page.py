@@ -42,6 +42,7 @@ MODULES: dict[str, tuple[str, str, list[tuple[str, list[str]]]]] = {
             ("Models", ["Prism", "ridge_baseline"]),
             ("Evaluation", ["evaluate", "summarize_seeds"]),
             ("Analyses", ["length_sweep", "signal_ablation", "attribute", "attribution_by_distance"]),
+            ("What-if", ["variant_effects", "perturb_tracks"]),
             ("Errors", ["CheckpointError"]),
         ],
     ),
@@ -51,6 +52,7 @@ MODULES: dict[str, tuple[str, str, list[tuple[str, list[str]]]]] = {
         [
             ("Models", ["stratum_effects", "predicted_vs_observed", "training_history"]),
             ("Analyses", ["length_curve", "signal_ablation", "attribution_profile"]),
+            ("What-if", ["variant_effects", "perturbation"]),
             ("Data", ["tracks"]),
         ],
     ),

@@ -22,6 +22,21 @@ TSSs and strands. Then, per gene ``g`` with TSS ``t`` and state ``c_g = C(t)``:
    ``w_c = confounding`` on training chromosomes and ``confounding_test`` on ``test_chromosomes`` (a
    distribution shift in how strongly the background state is associated with expression).
 
+5. **What-if ground truth** (drawn from a separate generator derived from ``seed``, so every other output is
+   unchanged): ``variants.vcf`` holds SNVs inside planted promoter motifs (``CLASS=motif``), at random positions
+   within +/- 1 kb of a TSS (``CLASS=promoter``; mostly neutral, unless they make or break a motif) and far from
+   every TSS (``CLASS=neutral``). Their true effect is the change in ``y_clean`` when the generative model is
+   re-evaluated with the alternative allele: ``motif_effect * (1.0 * dTATA@-30 + 0.3 * d#GGGCGG - 0.3 *
+   d#ACGCGT)``, for every gene whose +/- 1 kb promoter contains the variant (``variant_effects.tsv``: one row
+   per variant and affected gene; a variant with no row changes no gene). ``perturbations.bed`` holds 1 kb
+   intervals over promoter peaks (``promoter``), distal enhancer peaks (``enhancer``) and peak-free sequence
+   (``neutral``); silencing one removes the foreground peaks centred inside it (height set to 0), so the true
+   change is ``-foreground_effect * log1p(h_g)`` for a silenced promoter peak and ``-distal_effect * log1p(h_e)
+   * exp(-d_e / distal_scale)`` for a silenced enhancer of that gene (``perturbation_effects.tsv``: one row per
+   region, gene and sample with a non-zero true change; regions without a row change nothing). Sequence and
+   background signals have no part in the foreground's effect, so silencing is defined on the foreground
+   (``H3K27ac``) track.
+
 So the background state ``C`` drives the background signals (DNase, Hi-C) **and** expression: it confounds
 (``H <- C -> Y``). The expression table holds ``y`` per biosample; ``truth.tsv`` holds every component.
 
@@ -68,10 +83,40 @@ class SimulatedGenome:
     bigwigs: dict = field(default_factory=dict)  # sample -> {"H3K27ac": path, "DNase": path}
     mcool: dict = field(default_factory=dict)  # sample -> path
     params: dict = field(default_factory=dict)
+    variants: Path | None = None  # variants.vcf
+    variant_truth_path: Path | None = None  # variant_effects.tsv
+    perturbations: Path | None = None  # perturbations.bed
+    perturbation_truth_path: Path | None = None  # perturbation_effects.tsv
 
     @property
     def truth(self) -> pd.DataFrame:
         return pd.read_csv(self.truth_path, sep="\t", index_col="gene_id")
+
+    @property
+    def variant_truth(self) -> pd.DataFrame:
+        """True expression change per (variant, affected gene): ``variant_id, chrom, pos, ref, alt, class,
+        gene_id, true_effect`` (pairs absent from the table have a true effect of 0)."""
+        return pd.read_csv(self.variant_truth_path, sep="\t")
+
+    @property
+    def perturbation_truth(self) -> pd.DataFrame:
+        """True expression change per (region, gene, sample) of silencing the foreground track over the region:
+        ``region, chrom, start, end, class, gene_id, sample, true_effect`` (absent pairs: 0)."""
+        return pd.read_csv(self.perturbation_truth_path, sep="\t")
+
+
+def _promoter_counts(s: np.ndarray, tss: int, strand: str) -> tuple[bool, int, int]:
+    """TATA at -30, #activator and #repressor within [tss - 1 kb, tss + 1 kb) of ``s``, read on the transcript
+    strand (how the expression model counts motifs)."""
+    lo, hi = max(0, tss - 1000), min(len(s), tss + 1000)
+    w = s[lo:hi].tobytes().decode()
+    if strand == "-":
+        w = _rc(w)
+        t_idx = len(w) - 1 - (tss - lo)
+    else:
+        t_idx = tss - lo
+    tata = w[t_idx - 30 : t_idx - 24] == MOTIFS["TATA"] if t_idx >= 30 else False
+    return bool(tata), w.count(MOTIFS["activator"]), w.count(MOTIFS["repressor"])
 
 
 def _gauss_kernel(sd_bins: float) -> np.ndarray:
@@ -147,7 +192,8 @@ def simulate(
     :class:`SimulatedGenome` with the paths (``fasta``, ``gtf``, ``expression``, ``bigwigs[sample][mark]``,
     ``mcool[sample]``, ``truth_path``) and ``params``. ``truth.tsv`` has, per gene and sample, ``c_state``,
     ``seq_effect``, ``fg_effect``, ``distal_effect``, ``confounder_effect``, ``y_clean``, ``y`` and the motif
-    counts.
+    counts. The what-if truth: ``variants.vcf`` with ``variant_effects.tsv`` and ``perturbations.bed`` with
+    ``perturbation_effects.tsv`` (``variants``, ``perturbations``, ``variant_truth``, ``perturbation_truth``).
     """
     import pyBigWig
 
@@ -218,18 +264,7 @@ def simulate(
         act = np.zeros(n_genes, int)
         rep = np.zeros(n_genes, int)
         for i in range(n_genes):
-            s = seqs[gchrom[i]]
-            lo, hi = max(0, tss[i] - 1000), min(len(s), tss[i] + 1000)
-            w = s[lo:hi].tobytes().decode()
-            if strand[i] == "-":
-                w = _rc(w)
-                t_idx = (tss[i] - lo)
-                t_idx = len(w) - 1 - t_idx
-            else:
-                t_idx = tss[i] - lo
-            tata[i] = w[t_idx - 30 : t_idx - 24] == MOTIFS["TATA"] if t_idx >= 30 else False
-            act[i] = w.count(MOTIFS["activator"])
-            rep[i] = w.count(MOTIFS["repressor"])
+            tata[i], act[i], rep[i] = _promoter_counts(seqs[gchrom[i]], int(tss[i]), str(strand[i]))
         seq_effect = motif_effect * (1.0 * tata + 0.3 * act - 0.3 * rep)
         # --- GTF ----------------------------------------------------------------------------------------
         gtf = tmp / "genes.gtf"
@@ -240,6 +275,7 @@ def simulate(
         (tmp / "genome.chrom.sizes").write_text("".join(f"{c}\t{n}\n" for c, n in sizes.items()))
         truth_rows, expr = [], {}
         bigwigs, mcools = {}, {}
+        peaks = {}
         for sample in samples:
             # background state per domain
             state = {}
@@ -259,6 +295,7 @@ def simulate(
             np.add.at(dist_contrib, enh_gene[ok], np.log1p(enh_h[ok]) * np.exp(-np.abs(enh_d[ok]) / distal_scale))
             fg = foreground_effect * np.log1p(h)
             dist = distal_effect * dist_contrib
+            peaks[sample] = (h, enh_gene[ok], enh_pos[ok], enh_h[ok], np.abs(enh_d[ok]))
             w_c = np.where(np.isin(gchrom, test_chromosomes), confounding_test, confounding)
             conf = w_c * c_g
             y_clean = 1.0 + seq_effect + fg + dist + conf
@@ -296,6 +333,9 @@ def simulate(
                 _write_mcool(tmp / f"{sample}.mcool", sizes, state, rng, hic_resolution, hic_max_distance,
                              hic_compartment, hic_depth)
                 mcools[sample] = root / f"{sample}.mcool"
+        _write_whatifs(tmp, np.random.default_rng([int(seed), 12]), seqs, sizes, gene_ids, gchrom, tss, strand,
+                       peaks, motif_effect=motif_effect, foreground_effect=foreground_effect,
+                       distal_effect=distal_effect, distal_scale=distal_scale)
         pd.DataFrame({"gene_id": gene_ids, **expr}).to_csv(tmp / "expression.tsv", sep="\t", index=False, float_format="%.5f")
         pd.concat(truth_rows).to_csv(tmp / "truth.tsv", sep="\t", index=False, float_format="%.5f")
         (tmp / "params.json").write_text(json.dumps(params, indent=1, default=str))
@@ -309,7 +349,101 @@ def simulate(
     logger.info("simulated %d genes on %d chromosomes, %d samples into %s", n_genes, len(names), len(samples), root)
     return SimulatedGenome(root=root, fasta=root / "genome.fa", gtf=root / "genes.gtf",
                            chrom_sizes=root / "genome.chrom.sizes", expression=root / "expression.tsv",
-                           truth_path=root / "truth.tsv", bigwigs=bigwigs, mcool=mcools, params=params)
+                           truth_path=root / "truth.tsv", bigwigs=bigwigs, mcool=mcools, params=params,
+                           variants=root / "variants.vcf", variant_truth_path=root / "variant_effects.tsv",
+                           perturbations=root / "perturbations.bed",
+                           perturbation_truth_path=root / "perturbation_effects.tsv")
+
+
+def _write_whatifs(tmp: Path, rng, seqs, sizes, gene_ids, gchrom, tss, strand, peaks, *, motif_effect,
+                   foreground_effect, distal_effect, distal_scale) -> None:
+    """Write ``variants.vcf`` + ``variant_effects.tsv`` and ``perturbations.bed`` + ``perturbation_effects.tsv``
+    (true effects re-evaluated from the generative model; see the module docstring)."""
+    import re
+
+    n = len(gene_ids)
+    names = list(sizes)
+    by_chrom = {c: np.flatnonzero(gchrom == c) for c in names}  # genes are sorted by (chrom, tss)
+    # --- variants ---------------------------------------------------------------------------------------
+    cand = []  # (chrom, 0-based pos, class)
+    for i in rng.choice(n, size=min(n, max(1, n // 2)), replace=False):
+        s, t = seqs[gchrom[i]], int(tss[i])
+        lo, hi = max(0, t - 1000), min(len(s), t + 1000)
+        w = s[lo:hi].tobytes().decode()
+        hits = [(m.start(), len(motif)) for motif in (MOTIFS["activator"], MOTIFS["repressor"], _rc(MOTIFS["activator"]),
+                                                    _rc(MOTIFS["repressor"]), MOTIFS["TATA"], _rc(MOTIFS["TATA"]))
+                for m in re.finditer(motif, w)]
+        if hits:
+            st, ln = hits[int(rng.integers(len(hits)))]
+            cand.append((gchrom[i], lo + st + int(rng.integers(ln)), "motif"))
+    for i in rng.choice(n, size=min(n, max(1, n // 2)), replace=False):
+        cand.append((gchrom[i], int(tss[i]) + int(rng.integers(-1000, 1000)), "promoter"))
+    for _ in range(max(1, n // 10)):
+        c = names[int(rng.integers(len(names)))]
+        p = int(rng.integers(0, sizes[c]))
+        near = tss[by_chrom[c]]
+        if near.size == 0 or np.min(np.abs(near - p)) > 5000:
+            cand.append((c, p, "neutral"))
+    seen, vrows, trows = set(), [], []
+    for c, p, cls in cand:
+        s = seqs[c]
+        if not 0 <= p < len(s) or (c, p) in seen:
+            continue
+        seen.add((c, p))
+        ref = chr(s[p])
+        alt = "ACGT"[int(rng.choice([k for k in range(4) if "ACGT"[k] != ref]))]
+        vrows.append((c, p, ref, alt, cls))
+    vrows.sort(key=lambda r: (names.index(r[0]), r[1]))
+    for k, (c, p, ref, alt, cls) in enumerate(vrows):
+        vid = f"simv{k:06d}"
+        g = by_chrom[c]
+        hit = g[(tss[g] - 1000 <= p) & (p < tss[g] + 1000)]
+        s = seqs[c]
+        before = [_promoter_counts(s, int(tss[i]), str(strand[i])) for i in hit]
+        s[p] = ord(alt)
+        after = [_promoter_counts(s, int(tss[i]), str(strand[i])) for i in hit]
+        s[p] = ord(ref)
+        for i, b, a in zip(hit, before, after):
+            eff = motif_effect * (1.0 * (a[0] - b[0]) + 0.3 * (a[1] - b[1]) - 0.3 * (a[2] - b[2]))
+            trows.append((vid, c, p + 1, ref, alt, cls, gene_ids[i], eff))
+        vrows[k] = (c, p + 1, vid, ref, alt, cls)
+    with open(tmp / "variants.vcf", "w") as fh:
+        fh.write("##fileformat=VCFv4.2\n##source=prismtools.datasets.simulate\n")
+        fh.writelines(f"##contig=<ID={c},length={sizes[c]}>\n" for c in names)
+        fh.write('##INFO=<ID=CLASS,Number=1,Type=String,Description="motif, promoter or neutral">\n')
+        fh.write("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+        fh.writelines(f"{c}\t{p}\t{v}\t{r}\t{a}\t.\tPASS\tCLASS={cls}\n" for c, p, v, r, a, cls in vrows)
+    pd.DataFrame(trows, columns=["variant_id", "chrom", "pos", "ref", "alt", "class", "gene_id", "true_effect"]).to_csv(
+        tmp / "variant_effects.tsv", sep="\t", index=False, float_format="%.5f")
+    # --- perturbations ----------------------------------------------------------------------------------
+    first = next(iter(peaks.values()))
+    regions = [(gchrom[i], int(tss[i]) - 500, "promoter") for i in rng.choice(n, size=max(1, n // 4), replace=False)]
+    _, eg, ep, _, _ = first
+    if eg.size:
+        regions += [(gchrom[eg[j]], int(ep[j]) - 500, "enhancer")
+                    for j in rng.choice(eg.size, size=min(eg.size, max(1, n // 4)), replace=False)]
+    for _ in range(max(1, n // 10)):
+        c = names[int(rng.integers(len(names)))]
+        p = int(rng.integers(0, sizes[c]))
+        centres = np.concatenate([tss[by_chrom[c]]] + [pk[2][gchrom[pk[1]] == c] for pk in peaks.values()])
+        if centres.size == 0 or np.min(np.abs(centres - p)) > 5000:
+            regions.append((c, p - 500, "neutral"))
+    regions = sorted({(c, max(0, s0), min(sizes[c], s0 + 1000), cls) for c, s0, cls in regions},
+                     key=lambda r: (names.index(r[0]), r[1], r[2]))
+    prow = []
+    for k, (c, s0, e0, cls) in enumerate(regions):
+        rid = f"simr{k:05d}"
+        for sample, (h, eg, ep, eh, ed) in peaks.items():
+            for i in np.flatnonzero((gchrom == c) & (tss >= s0) & (tss < e0)):
+                prow.append((rid, c, s0, e0, cls, gene_ids[i], sample, -foreground_effect * np.log1p(h[i])))
+            for j in np.flatnonzero((gchrom[eg] == c) & (ep >= s0) & (ep < e0)):
+                prow.append((rid, c, s0, e0, cls, gene_ids[eg[j]], sample,
+                             -distal_effect * np.log1p(eh[j]) * np.exp(-ed[j] / distal_scale)))
+    with open(tmp / "perturbations.bed", "w") as fh:
+        fh.writelines(f"{c}\t{s0}\t{e0}\tsimr{k:05d}\t0\t.\t{cls}\n" for k, (c, s0, e0, cls) in enumerate(regions))
+    pt = pd.DataFrame(prow, columns=["region", "chrom", "start", "end", "class", "gene_id", "sample", "true_effect"])
+    pt = pt.groupby(["region", "chrom", "start", "end", "class", "gene_id", "sample"], as_index=False, sort=False)["true_effect"].sum()
+    pt.to_csv(tmp / "perturbation_effects.tsv", sep="\t", index=False, float_format="%.5f")
 
 
 def _write_mcool(path: Path, sizes, state, rng, res, max_dist, gamma, depth) -> None:

@@ -3,6 +3,7 @@
 from ._analyses import attribution_profile, length_curve, signal_ablation, tracks
 from ._predictions import predicted_vs_observed, training_history
 from ._stratum import stratum_effects
+from ._whatif import perturbation, variant_effects
 
 __all__ = [
     "stratum_effects",
@@ -12,4 +13,6 @@ __all__ = [
     "signal_ablation",
     "attribution_profile",
     "tracks",
+    "variant_effects",
+    "perturbation",
 ]

@@ -12,6 +12,7 @@ import importlib
 from ._analyses import attribution_by_distance, length_sweep, signal_ablation, summarize_seeds
 from ._evaluate import evaluate
 from ._ridge import ridge_baseline
+from ._whatif import perturb_tracks, variant_effects
 
 _LAZY = {"Prism": "._prism", "CheckpointError": "._checkpoint", "attribute": "._attribution"}
 
@@ -25,6 +26,8 @@ __all__ = [
     "summarize_seeds",
     "attribute",
     "attribution_by_distance",
+    "variant_effects",
+    "perturb_tracks",
 ]
 
 

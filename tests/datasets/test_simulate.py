@@ -68,3 +68,38 @@ def test_pipeline_on_simulated_files(sim):
     assert np.allclose(y, truth["y"], atol=1e-4)
     hic = adata.obsm["tracks"][:, 2, :]
     assert (hic.mean(axis=1) > 0).all()
+
+
+def test_whatif_truth(sim):
+    import pysam
+
+    from prismtools.datasets._simulate import _promoter_counts
+
+    recs = list(pysam.VariantFile(str(sim.variants)))
+    assert {r.info["CLASS"] for r in recs} == {"motif", "promoter", "neutral"}
+    vt = sim.variant_truth
+    # motif variants change expression by the planted weights; neutral ones (far from every TSS) change nothing
+    assert not vt["variant_id"].isin([r.id for r in recs if r.info["CLASS"] == "neutral"]).any()
+    assert (vt.loc[vt["class"] == "motif", "true_effect"].abs() > 0).mean() > 0.5
+    # recompute one motif variant by hand from the FASTA
+    row = vt[(vt["class"] == "motif") & (vt.true_effect != 0)].iloc[0]
+    from pyfaidx import Fasta
+
+    with Fasta(str(sim.fasta), as_raw=True) as fa:
+        s = np.frombuffer(fa[row.chrom][:].encode(), dtype=np.uint8).copy()
+    g = sim.truth.query("sample == 'A'").loc[row.gene_id]
+    assert chr(s[row.pos - 1]) == row.ref
+    b = _promoter_counts(s, int(g.tss), g.strand)
+    s[row.pos - 1] = ord(row.alt)
+    a = _promoter_counts(s, int(g.tss), g.strand)
+    assert row.true_effect == pytest.approx(0.5 * ((a[0] - b[0]) + 0.3 * (a[1] - b[1]) - 0.3 * (a[2] - b[2])), abs=1e-4)
+    # silencing a promoter region removes exactly that gene's foreground effect
+    pt_ = sim.perturbation_truth
+    prom = pt_[(pt_["class"] == "promoter") & (pt_["sample"] == "A")]
+    t = sim.truth.query("sample == 'A'")
+    own = prom[prom.apply(lambda r: r.start <= t.loc[r.gene_id, "tss"] < r.end, axis=1)]
+    first = own.drop_duplicates("gene_id").iloc[0]
+    assert first.true_effect <= -t.loc[first.gene_id, "fg_effect"] + 1e-3
+    bed = pd.read_csv(sim.perturbations, sep="\t", header=None)
+    assert set(bed[6]) == {"promoter", "enhancer", "neutral"} and (bed[2] - bed[1] == 1000).mean() > 0.9
+    assert not pt_["region"].isin(bed[3][bed[6] == "neutral"]).any()
