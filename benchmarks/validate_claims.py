@@ -146,6 +146,8 @@ def part6(work: Path, seeds, n_genes: int) -> pd.DataFrame:
 
 _PART7_PAIRS: dict[str, pd.DataFrame] = {}
 WHATIF_MODEL = dict(d_model=32, n_layers=2, use_sequence=True)
+#: part 7's window and training budget (``--whatif-*`` options; recorded in results.json)
+WHATIF = dict(width=2000, fit={})
 
 
 class _RidgeWhatIf:
@@ -195,7 +197,7 @@ def _agreement(pred: pd.DataFrame, truth: pd.DataFrame, on: list[str]) -> dict:
 def part7(work: Path, seeds, n_genes: int) -> pd.DataFrame:
     """What-if answers vs the simulator's truth (2 kb window, sequence at 1 bp, signals in 20 bp bins)."""
     root = work / "sim_whatif"
-    a = build_sim(root, shift=False, seed=100, width=2000, bin_size=20, n_genes=n_genes)
+    a = build_sim(root, shift=False, seed=100, width=WHATIF["width"], bin_size=20, n_genes=n_genes)
     pt.pp.add_sequence(a, root / "genome.fa", reverse_complement_minus=False)
     vtruth = pd.read_csv(root / "variant_effects.tsv", sep="\t").rename(columns={"gene_id": "gene"})
     ptruth = pd.read_csv(root / "perturbation_effects.tsv", sep="\t").rename(columns={"gene_id": "gene"})
@@ -206,7 +208,7 @@ def part7(work: Path, seeds, n_genes: int) -> pd.DataFrame:
         for name, kw in models.items():
             t = time.perf_counter()
             model = pt.tl.Prism(a, sample="SIM", seed=seed, **{**WHATIF_MODEL, **kw})
-            model.fit(**FIT)
+            model.fit(**{**FIT, **WHATIF["fit"]})
             model.predict(a, key_added="wi")
             ev = pt.tl.evaluate(a, pred_key="wi_pred", sample="SIM", split="test")
             fit_s = time.perf_counter() - t
@@ -247,6 +249,10 @@ def main(argv=None) -> int:
     ap.add_argument("--genes", type=int, default=1200)
     ap.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3, 4])
     ap.add_argument("--quick", action="store_true", help="tiny run (tests)")
+    ap.add_argument("--whatif-width", type=int, default=2000, help="part 7: window width (bp)")
+    ap.add_argument("--whatif-steps", type=int, default=None, help="part 7: training steps (default: as the other parts)")
+    ap.add_argument("--whatif-d-model", type=int, default=WHATIF_MODEL["d_model"], help="part 7: d_model")
+    ap.add_argument("--whatif-layers", type=int, default=WHATIF_MODEL["n_layers"], help="part 7: n_layers")
     ap.add_argument("--report", metavar="RESULTS_DIR", help="only write docs/validation.md from a results folder")
     args = ap.parse_args(argv)
     if args.report:
@@ -255,6 +261,10 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     pt.settings.progress = False
     pt.settings.num_threads = 1
+    WHATIF["width"] = args.whatif_width
+    WHATIF_MODEL.update(d_model=args.whatif_d_model, n_layers=args.whatif_layers)
+    if args.whatif_steps:
+        WHATIF["fit"] = {"max_steps": args.whatif_steps, "warmup_steps": max(1, args.whatif_steps // 10)}
     if args.quick:
         FIT.update(max_steps=20, warmup_steps=2)
         args.genes = 200
@@ -276,6 +286,9 @@ def main(argv=None) -> int:
         for what, pairs in _PART7_PAIRS.items() if part == 7 else ():
             pairs.to_csv(out / f"part7_pairs_{what}.csv", index=False, float_format="%.5f")
         results[f"part{part}"] = {"seconds": time.perf_counter() - t, "summary": summ.to_dict(orient="records")}
+        if part == 7:
+            results["part7"]["settings"] = {"model": WHATIF_MODEL, "fit": {**FIT, **WHATIF["fit"]},
+                                            "width": WHATIF["width"], "seeds": args.seeds, "genes": args.genes}
         logger.info("part %d done in %.0f s\n%s", part, time.perf_counter() - t, summ.to_string())
     results["settings"] = {"model": MODEL, "fit": FIT, "seeds": args.seeds, "genes": args.genes,
                            "total_seconds": time.perf_counter() - t0}
