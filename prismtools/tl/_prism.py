@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 import numpy as np
@@ -13,21 +12,20 @@ from anndata import AnnData
 
 from .._core import uns_safe
 from .._settings import settings
-from ._checkpoint import CheckpointError, load_model, save_model
+from ._checkpoint import CheckpointError  # noqa: F401 - importable from here before
 from ._data import GeneBatches, ReplacedTracks  # noqa: F401 - ReplacedTracks: public here before
 from ._device import resolve_device
 from ._fit import fit_model
 from ._network import build_net, models_module, net_config
 from ._predict import DEFAULT_EVAL_BATCH, covariates_for, gene_dataset, infer, model_window  # noqa: F401
-from ._registry import (
-    SPLIT_KEY, build_registry, covariate_stats, get_split, get_targets, match_adata, read_covariates,
-)
+from ._registry import SPLIT_KEY, match_adata, model_registry, stats_genes
 from ._removal import replacements, track_positions, train_track_means
+from ._saved import HISTORY_INT as _HISTORY_INT  # noqa: F401
+from ._saved import load_prism, save_prism
 from ._strata import write_stratum_effects
 
 logger = logging.getLogger(__name__)
 
-_HISTORY_INT = ("step",)
 _models = models_module  # older private names, kept for code that imported them from here
 _build_net = build_net
 _clean = uns_safe
@@ -137,31 +135,13 @@ class Prism:
         split_key: str = SPLIT_KEY,
     ):
         seed = settings.seed if seed is None else seed
-        for name, val, low in (("n_strata", n_strata, 1), ("d_model", d_model, 1), ("n_layers", n_layers, 1)):
-            if int(val) != val or val < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {val!r}.")
-        for name, val in (("alpha", alpha), ("beta", beta)):
-            if not (float(val) >= 0 and math.isfinite(float(val))):
-                raise ValueError(f"{name} must be a finite number >= 0, got {val!r}.")
-        reg = build_registry(adata, sample=sample, tracks=tracks, use_sequence=use_sequence, covariates=covariates)
-        intervene = float(alpha) > 0
-        if intervene and not reg["use_tracks"]:
-            logger.warning(
-                "No tracks selected: a sequence-only model has no signals to learn strata from; "
-                "building the plain model (as alpha=0)."
-            )
-            intervene = False
-        reg["model"] = {
-            "n_strata": int(n_strata), "alpha": float(alpha) if intervene else 0.0, "beta": float(beta),
-            "d_model": int(d_model), "n_layers": int(n_layers), "intervene": intervene, "seed": int(seed),
-        }
+        reg = model_registry(
+            adata, sample=sample, tracks=tracks, n_strata=n_strata, alpha=alpha, beta=beta, d_model=d_model,
+            n_layers=n_layers, use_sequence=use_sequence, covariates=covariates, seed=seed, split_key=split_key,
+        )
         self.adata = adata
         self.split_key = str(split_key)
         self._track_idx = match_adata(adata, reg)
-        cov = read_covariates(adata, reg["covariates"])
-        rows = self._stats_genes(adata, reg["sample"], self.split_key)
-        mean, std = covariate_stats(cov[rows])
-        reg["covariate_mean"], reg["covariate_std"] = mean.tolist(), std.tolist()
         self.registry = reg
         self.module = build_net(net_config(reg), seed)
         self._reset_fit_state()
@@ -237,12 +217,7 @@ class Prism:
     @staticmethod
     def _stats_genes(adata: AnnData, sample: str, split_key: str = SPLIT_KEY) -> np.ndarray:
         """Genes used for covariate statistics before fitting: the training genes if a split exists, else all."""
-        y = get_targets(adata, sample)
-        if split_key in adata.obs:
-            rows = np.flatnonzero((get_split(adata, split_key) == "train") & np.isfinite(y))
-            if len(rows):
-                return rows
-        return np.arange(adata.n_obs)
+        return stats_genes(adata, sample, split_key)
 
     def _window(self) -> dict:
         return model_window(self.registry)
@@ -498,12 +473,7 @@ class Prism:
         names and standardisation, the model settings and the training parameters; :meth:`load` checks an
         AnnData against it.
         """
-        hist = {c: self.history_[c].astype(float).tolist() for c in self.history_.columns}
-        extra = {"best_step": self.best_step_, "is_trained": self.is_trained_, "precision": self.precision_}
-        save_model(
-            path, state_dict=self.module.state_dict(), config=dict(self.module.config), history=hist,
-            registry=uns_safe({**self.registry, "state": extra}),
-        )
+        save_prism(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, adata: AnnData | None = None) -> Prism:
@@ -516,36 +486,4 @@ class Prism:
         ValueError
             When ``adata``'s window, tracks or covariates differ from the model's.
         """
-        model_pt, reg = load_model(path)
-        needed = ("sample", "tracks", "window", "use_sequence", "use_tracks", "covariates", "covariate_mean",
-                  "covariate_std", "model")
-        missing = [k for k in needed if k not in reg]
-        if missing:
-            raise CheckpointError(f"The registry of {str(path)!r} lacks {missing}; the saved model is incomplete.")
-        state = reg.pop("state", {}) or {}
-        for k in ("format", "format_version", "prismtools_version"):
-            reg.pop(k, None)
-        obj = cls.__new__(cls)
-        obj.registry = reg
-        obj.adata = None
-        obj.split_key = SPLIT_KEY
-        obj._track_idx = []
-        try:
-            obj.module = build_net(model_pt["config"], reg["model"]["seed"])
-            obj.module.load_state_dict(model_pt["state_dict"])
-        except (RuntimeError, TypeError, KeyError) as err:
-            raise CheckpointError(f"The weights in {str(path)!r} do not fit the saved network config: {err}") from err
-        obj._reset_fit_state()
-        hist = pd.DataFrame(model_pt.get("history") or {})
-        if len(hist.columns):
-            for c in _HISTORY_INT:
-                if c in hist:
-                    hist[c] = hist[c].astype(int)
-            obj.history_ = hist
-        obj.best_step_ = state.get("best_step")
-        obj.is_trained_ = bool(state.get("is_trained", False))
-        obj.precision_ = state.get("precision") or "auto"
-        if adata is not None:
-            obj._track_idx = match_adata(adata, reg)
-            obj.adata = adata
-        return obj
+        return load_prism(cls, path, adata)
