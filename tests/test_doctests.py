@@ -33,10 +33,16 @@ MODULES = _modules_with_examples()
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 # public modules whose every public function and class must show an Examples section
-EXAMPLES_REQUIRED = ["prismtools.pl", "prismtools.datasets", "prismtools", "prismtools.pp"]
+EXAMPLES_REQUIRED = [
+    "prismtools.pl", "prismtools.datasets", "prismtools", "prismtools.pp", "prismtools.tl", "prismtools.io",
+]
 # public names not (yet) held to it; shrink this list as Examples are written (then move the module above)
-EXAMPLES_PENDING = {"prismtools.datasets.simulate", "prismtools.datasets.SimulatedGenome"}
-EXAMPLES_LATER = ["prismtools.tl", "prismtools.io", "prismtools.models"]
+EXAMPLES_PENDING = {
+    "prismtools.datasets.simulate", "prismtools.datasets.SimulatedGenome",
+    # defined in tl/_attribution.py and tl/_checkpoint.py (being edited on another branch); Examples to follow
+    "prismtools.tl.attribute", "prismtools.tl.CheckpointError",
+}
+EXAMPLES_LATER = ["prismtools.models"]
 
 
 @pytest.mark.parametrize("module", MODULES)

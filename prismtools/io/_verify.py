@@ -15,7 +15,15 @@ from ._zarr import check_chunks, open_complete_group, root_meta, sibling_leftove
 
 
 def leftovers(path: str | os.PathLike) -> list[Path]:
-    """Folders and files left by interrupted writes of ``path`` (removed by its next successful write)."""
+    """Folders and files left by interrupted writes of ``path`` (removed by its next successful write).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> pt.io.write(pt.datasets.toy(n_genes=16, width=64), "leftovers.zarr")
+    >>> pt.io.leftovers("leftovers.zarr")
+    []
+    """
     path = Path(path).absolute()
     inside = internal_leftovers(path) if path.is_dir() else []
     return sibling_leftovers(path) + inside
@@ -42,6 +50,14 @@ def verify(path: str | os.PathLike) -> dict:
     ------
     CorruptStoreError
         Listing every array that failed, with the store's path and what to do.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> pt.io.write(pt.datasets.toy(n_genes=16, width=64), "verified.zarr")
+    >>> report = pt.io.verify("verified.zarr")
+    >>> sorted(report), report["arrays"] > 0
+    (['arrays', 'bytes', 'chunks'], True)
     """
     path = Path(path)
     group = open_complete_group(path)

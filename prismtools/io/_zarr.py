@@ -276,6 +276,20 @@ def write(adata: AnnData, path: str | os.PathLike, *, chunk_genes: int | None = 
     ------
     FileExistsError
         ``path`` exists and ``overwrite`` is ``False``, or ``path`` is not a store (never replaced).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=16, width=64)
+    >>> pt.io.write(adata, "written.zarr")
+    >>> try:
+    ...     pt.io.write(adata, "written.zarr")
+    ... except FileExistsError:
+    ...     print("exists: pass overwrite=True to replace it")
+    exists: pass overwrite=True to replace it
+    >>> pt.io.write(adata[:8], "written.zarr", overwrite=True)
+    >>> pt.io.read("written.zarr").n_obs
+    8
     """
     path = Path(path).absolute()
     _check_target(path, overwrite)
@@ -525,6 +539,16 @@ def read(path: str | os.PathLike, *, lazy: bool = True) -> AnnData:
     ------
     FileNotFoundError, IncompleteStoreError, StoreVersionError, CorruptStoreError
         See the message: each names the store and what to do.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> pt.io.write(pt.datasets.toy(n_genes=16, width=64), "read.zarr")
+    >>> adata = pt.io.read("read.zarr")
+    >>> adata.shape, adata.obsm["tracks"].shape, type(adata.obsm["tracks"]).__name__
+    ((16, 1), (16, 3, 64), 'Array')
+    >>> adata.obsm["tracks"][:2].compute().dtype.name
+    'float32'
     """
     path = Path(path)
     last = None

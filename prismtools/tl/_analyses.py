@@ -129,6 +129,16 @@ def summarize_seeds(df: pd.DataFrame, *, by: str | Sequence[str] | None = None, 
     One row per setting, in order of first appearance: the ``by`` columns, ``n_seeds``, ``n`` (the smallest
     number of genes scored, if ``n`` is present) and ``<metric>_mean``, ``<metric>_sd`` (sample standard
     deviation, ``ddof=1``; NaN with a single seed) for every metric.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> runs = pd.DataFrame({"length": [32, 32, 64, 64], "seed": [0, 1, 0, 1], "MSE": [1.0, 1.2, 0.8, 0.6]})
+    >>> pt.tl.summarize_seeds(runs).round(3)
+       length  n_seeds  MSE_mean  MSE_sd
+    0      32        2       1.1   0.141
+    1      64        2       0.7   0.141
     """
     if "seed" not in df:
         raise KeyError("df has no 'seed' column; pass a per-seed table from length_sweep or signal_ablation.")
@@ -211,6 +221,20 @@ def length_sweep(
     Also writes ``adata.uns[key_added]``, a dict with ``params`` (sample, lengths, seeds, split, fit_kwargs,
     model_kwargs, stored width and bin size), ``results`` (the returned table) and ``summary``
     (``summarize_seeds(results)``: one row per length and split).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=32, width=64)
+    >>> fit = {"max_steps": 3, "batch_size": 8, "warmup_steps": 1, "progress": False}
+    >>> df = pt.tl.length_sweep(adata, sample="toy", lengths=[32, 64], seeds=[0], fit_kwargs=fit,
+    ...                         d_model=8, n_layers=1)
+    >>> df[["length", "split", "seed"]]
+       length split  seed
+    0      32  test     0
+    1      64  test     0
+    >>> list(adata.uns["length_sweep"])
+    ['params', 'results', 'summary']
     """
     _check_model_kwargs(model_kwargs)
     fit_kwargs = dict(fit_kwargs or {})
@@ -316,6 +340,22 @@ def signal_ablation(
 
     Also writes ``adata.uns[key_added]``: ``params`` (sample, tracks, roles, seeds, removal, split,
     fit_kwargs, model_kwargs), ``results`` (the returned table) and ``summary`` (:func:`summarize_seeds`).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=32, width=64, n_tracks=2)
+    >>> fit = {"max_steps": 3, "batch_size": 8, "warmup_steps": 1, "progress": False}
+    >>> df = pt.tl.signal_ablation(adata, sample="toy", seeds=[0], fit_kwargs=fit, d_model=8, n_layers=1)
+    >>> df[["setting", "tracks"]]
+               setting   tracks
+    0       trained_on  H3K27ac
+    1       trained_on    DNase
+    2       trained_on      all
+    3       trained_on     none
+    4  removed_at_test     none
+    5  removed_at_test  H3K27ac
+    6  removed_at_test    DNase
     """
     _check_model_kwargs(model_kwargs)
     if removal not in ("mean", "zero"):
@@ -448,6 +488,24 @@ def attribution_by_distance(adata: AnnData, *, key: str = "attr", bins: Sequence
     sums to 1 over the bins of an input), ``fraction_sd`` (its SD over genes), ``cumulative`` (cumulative
     ``fraction`` from the TSS outwards) and ``mean_abs`` (mean ``|attribution|`` per position in the bin,
     averaged over genes). Also written to ``adata.uns[f"{key}_by_distance"]``.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=32, width=64)
+    >>> model = pt.tl.Prism(adata, sample="toy", d_model=8, n_layers=1)
+    >>> model.fit(max_steps=3, batch_size=8, warmup_steps=1, progress=False)
+    >>> pt.tl.attribute(model, adata, genes=adata.obs_names[:4], n_steps=4)
+    >>> dist = pt.tl.attribution_by_distance(adata, bins=[0, 8, 16])
+    >>> dist["bin"].unique().tolist()
+    ['0-8', '8-16', '16-33']
+    >>> dist.groupby("input", sort=False)["fraction"].sum().round(6)
+    input
+    sequence    1.0
+    H3K27ac     1.0
+    DNase       1.0
+    track2      1.0
+    Name: fraction, dtype: float64
     """
     inputs = attribution_inputs(adata, key)
     max_dist = max(float(np.abs(off).max()) for *_, off in inputs)

@@ -68,6 +68,21 @@ def evaluate(
     With several keys: ``n_keys`` (number of prediction columns), ``n`` (the smallest ``n`` among them), then
     ``MSE_mean``, ``MSE_sd``, ``MAE_mean``, ``MAE_sd``, ... for every metric: mean and sample standard
     deviation (``ddof=1``) across the columns.
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=64, width=64)
+    >>> pt.tl.ridge_baseline(adata, sample="toy")
+    >>> res = pt.tl.evaluate(adata, pred_key="ridge_pred", sample="toy", split=["valid", "test"])
+    >>> list(res.index), list(res.columns)
+    (['valid', 'test'], ['n', 'MSE', 'MAE', 'Pearson', 'Spearman', 'R2'])
+
+    Several prediction columns (e.g. seeds, or models) are summarised as mean and SD across them:
+
+    >>> adata.obs["zero_pred"] = 0.0
+    >>> pt.tl.evaluate(adata, pred_key=["ridge_pred", "zero_pred"], sample="toy").columns[:4].tolist()
+    ['n_keys', 'n', 'MSE_mean', 'MSE_sd']
     """
     if not isinstance(pred_key, str):
         keys = list(pred_key)

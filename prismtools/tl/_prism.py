@@ -3,63 +3,31 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 
 import numpy as np
-
-from .._core import uns_safe
 import pandas as pd
 import torch
 from anndata import AnnData
 
+from .._core import uns_safe
 from .._settings import settings
-from ._checkpoint import CheckpointError, load_model, save_model
+from ._checkpoint import CheckpointError  # noqa: F401 - importable from here before
 from ._data import GeneBatches, ReplacedTracks  # noqa: F401 - ReplacedTracks: public here before
-from ._datamodule import PrismDataModule
-from ._device import LIGHTNING_PRECISION, distributed_env, resolve_device, resolve_precision, trainer_devices
-from ._inference import run_inference
-from ._registry import (
-    SPLIT_KEY,
-    training_genes,
-    build_registry,
-    covariate_stats,
-    get_split,
-    get_targets,
-    match_adata,
-    read_covariates,
-    standardise_covariates,
-)
-from ._train import FitConfig, train
-from ._strata import strata_table
-from ._training_plan import PrismTrainingPlan
+from ._device import resolve_device
+from ._fit import fit_model
+from ._network import build_net, models_module, net_config
+from ._predict import DEFAULT_EVAL_BATCH, covariates_for, gene_dataset, infer, model_window  # noqa: F401
+from ._registry import SPLIT_KEY, match_adata, model_registry, stats_genes
+from ._removal import replacements, track_positions, train_track_means
+from ._saved import HISTORY_INT as _HISTORY_INT  # noqa: F401
+from ._saved import load_prism, save_prism
+from ._strata import write_stratum_effects
 
 logger = logging.getLogger(__name__)
-_log = logger  # fit() has a `logger=` keyword (Lightning's), which shadows the module logger there
 
-DEFAULT_EVAL_BATCH = 32
-_HISTORY_INT = ("step",)
-
-
-def _models():
-    try:
-        from .. import models
-    except ImportError as err:  # pragma: no cover - the package always ships models
-        raise ImportError("prismtools.models could not be imported; Prism needs it (and torch).") from err
-    missing = [n for n in ("PrismNet", "prism_loss") if not hasattr(models, n)]
-    if missing:
-        raise ImportError(f"prismtools.models does not provide {missing}; this installation is incomplete.")
-    return models
-
-
-def _build_net(config: dict, seed: int) -> torch.nn.Module:
-    """Construct ``PrismNet(**config)`` with weights initialised from ``seed`` (global RNG left untouched)."""
-    models = _models()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return models.PrismNet(**config)
-
-
+_models = models_module  # older private names, kept for code that imported them from here
+_build_net = build_net
 _clean = uns_safe
 
 
@@ -114,6 +82,40 @@ class Prism:
         The device the module lives on after :meth:`fit` (or the first prediction).
     registry
         What the model reads from an AnnData (sample, tracks, window, covariates and their standardisation).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=32, width=64)
+    >>> model = pt.tl.Prism(adata, sample="toy", n_strata=2, d_model=8, n_layers=1, seed=0)
+    >>> model.tracks
+    ['H3K27ac', 'DNase', 'track2']
+    >>> model.fit(max_steps=5, batch_size=8, warmup_steps=1, progress=False)
+    >>> model.best_step_ in model.history_["step"].tolist()
+    True
+    >>> model.predict()
+    >>> adata.obs["prism_pred"].dtype
+    dtype('float32')
+
+    Remove a signal at test time (replaced by its mean over the training genes):
+
+    >>> model.predict(remove_tracks=["DNase"], key_added="no_dnase")
+    >>> model.track_means().shape
+    (3, 64)
+
+    The learned background states:
+
+    >>> model.stratum_effects()
+    >>> adata.obsm["prism_gates"].shape
+    (32, 2, 8)
+    >>> list(adata.uns["prism_stratum_effects"]["strata"].index)
+    ['stratum_0', 'stratum_1']
+
+    Save and load (with the AnnData checked against the model):
+
+    >>> model.save("toy_model")
+    >>> pt.tl.Prism.load("toy_model", adata).tracks == model.tracks
+    True
     """
 
     def __init__(
@@ -133,43 +135,15 @@ class Prism:
         split_key: str = SPLIT_KEY,
     ):
         seed = settings.seed if seed is None else seed
-        for name, val, low in (("n_strata", n_strata, 1), ("d_model", d_model, 1), ("n_layers", n_layers, 1)):
-            if int(val) != val or val < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {val!r}.")
-        for name, val in (("alpha", alpha), ("beta", beta)):
-            if not (float(val) >= 0 and math.isfinite(float(val))):
-                raise ValueError(f"{name} must be a finite number >= 0, got {val!r}.")
-        reg = build_registry(adata, sample=sample, tracks=tracks, use_sequence=use_sequence, covariates=covariates)
-        intervene = float(alpha) > 0
-        if intervene and not reg["use_tracks"]:
-            logger.warning(
-                "No tracks selected: a sequence-only model has no signals to learn strata from; "
-                "building the plain model (as alpha=0)."
-            )
-            intervene = False
-        reg["model"] = {
-            "n_strata": int(n_strata), "alpha": float(alpha) if intervene else 0.0, "beta": float(beta),
-            "d_model": int(d_model), "n_layers": int(n_layers), "intervene": intervene, "seed": int(seed),
-        }
+        reg = model_registry(
+            adata, sample=sample, tracks=tracks, n_strata=n_strata, alpha=alpha, beta=beta, d_model=d_model,
+            n_layers=n_layers, use_sequence=use_sequence, covariates=covariates, seed=seed, split_key=split_key,
+        )
         self.adata = adata
         self.split_key = str(split_key)
         self._track_idx = match_adata(adata, reg)
-        cov = read_covariates(adata, reg["covariates"])
-        rows = self._stats_genes(adata, reg["sample"], self.split_key)
-        mean, std = covariate_stats(cov[rows])
-        reg["covariate_mean"], reg["covariate_std"] = mean.tolist(), std.tolist()
         self.registry = reg
-        config = {
-            "n_tracks": len(reg["tracks"]),
-            "n_covariates": len(reg["covariates"]),
-            "d_model": int(d_model),
-            "n_layers": int(n_layers),
-            "n_strata": int(n_strata),
-            "use_sequence": bool(use_sequence),
-            "use_tracks": reg["use_tracks"],
-            "intervene": intervene,
-        }
-        self.module = _build_net(config, seed)
+        self.module = build_net(net_config(reg), seed)
         self._reset_fit_state()
 
     # ------------------------------------------------------------------------------------------ properties
@@ -243,20 +217,13 @@ class Prism:
     @staticmethod
     def _stats_genes(adata: AnnData, sample: str, split_key: str = SPLIT_KEY) -> np.ndarray:
         """Genes used for covariate statistics before fitting: the training genes if a split exists, else all."""
-        y = get_targets(adata, sample)
-        if split_key in adata.obs:
-            rows = np.flatnonzero((get_split(adata, split_key) == "train") & np.isfinite(y))
-            if len(rows):
-                return rows
-        return np.arange(adata.n_obs)
+        return stats_genes(adata, sample, split_key)
 
     def _window(self) -> dict:
-        w = self.registry["window"]
-        return {"width": w["width"], "bin_size": w["bin_size"], "upsample": self.registry["use_sequence"]}
+        return model_window(self.registry)
 
     def _covariates_for(self, adata: AnnData) -> np.ndarray:
-        cov = read_covariates(adata, self.registry["covariates"])
-        return standardise_covariates(cov, self.registry["covariate_mean"], self.registry["covariate_std"])
+        return covariates_for(adata, self.registry)
 
     def _adata_for(self, adata: AnnData | None, sample: str | None = None) -> tuple[AnnData, list[int]]:
         if adata is None:
@@ -266,12 +233,7 @@ class Prism:
         return adata, match_adata(adata, self.registry, sample=sample)
 
     def _dataset(self, adata: AnnData, track_idx, *, targets=None, covariates=None) -> GeneBatches:
-        if covariates is None:
-            covariates = self._covariates_for(adata)
-        return GeneBatches(
-            adata, use_sequence=self.registry["use_sequence"], track_idx=track_idx, covariates=covariates,
-            targets=targets,
-        )
+        return gene_dataset(adata, self.registry, track_idx, targets=targets, covariates=covariates)
 
     def _inference_device(self) -> torch.device:
         if self.device_ is None:
@@ -282,25 +244,7 @@ class Prism:
     def _infer(
         self, adata, batch_size, outputs, track_means=False, replace=None, sample=None
     ) -> tuple[AnnData, dict[str, np.ndarray]]:
-        adata, track_idx = self._adata_for(adata, sample)
-        device = self._inference_device()
-        # float32 if trained in float32, else the device's default (bf16 autocast on CUDA, float32 elsewhere)
-        precision = resolve_precision("32" if self.precision_ == "32" else "auto", device)
-        data = self._dataset(adata, track_idx)
-        if replace:
-            data = ReplacedTracks(data, replace)
-        bs = int(batch_size or DEFAULT_EVAL_BATCH)
-        if bs < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-        from tqdm.auto import tqdm
-
-        with tqdm(total=adata.n_obs, disable=not settings.progress, desc="Prism predict", unit="gene") as bar:
-            out = run_inference(
-                self.module, data, np.arange(adata.n_obs), batch_size=bs, device=device, precision=precision,
-                window=self._window(), outputs=outputs, track_means=track_means, n_workers=settings.n_jobs,
-                progress=bar,
-            )
-        return adata, out
+        return infer(self, adata, batch_size, outputs, track_means=track_means, replace=replace, sample=sample)
 
     # ------------------------------------------------------------------------------------------------- fit
 
@@ -386,82 +330,11 @@ class Prism:
         -------
         Nothing. Sets ``history_``, ``best_step_``, ``device_``, ``fit_time_`` and trains ``module`` in place.
         """
-        if self.adata is None:
-            raise ValueError("This model has no AnnData attached (it was loaded without one); cannot fit.")
-        checks = (("max_steps", max_steps, 1), ("batch_size", batch_size, 1), ("warmup_steps", warmup_steps, 0))
-        for name, val, low in checks:
-            if int(val) != val or val < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {val!r}.")
-        if not (float(lr) > 0):
-            raise ValueError(f"lr must be > 0, got {lr!r}.")
-        if warmup_steps >= max_steps:
-            _log.warning(
-                "warmup_steps=%d >= max_steps=%d: the learning rate never leaves the warm-up; pass a smaller "
-                "warmup_steps= for short runs.", warmup_steps, max_steps,
-            )
-        models = _models()
-        adata = self.adata
-        reg = self.registry
-        track_idx = match_adata(adata, reg)
-        y, train_genes, valid_genes, n_dropped = training_genes(adata, reg["sample"], split_key or self.split_key)
-
-        cov = read_covariates(adata, reg["covariates"])
-        mean, std = covariate_stats(cov[train_genes])
-        reg["covariate_mean"], reg["covariate_std"] = mean.tolist(), std.tolist()
-        cov = standardise_covariates(cov, mean, std)
-        data = self._dataset(adata, track_idx, targets=y, covariates=cov)
-
-        where = trainer_devices(device, accelerator, devices, strategy)
-        prec = resolve_precision(precision, where.device)
-        cfg = FitConfig(
-            max_steps=int(max_steps), batch_size=int(batch_size), lr=float(lr), warmup_steps=int(warmup_steps),
-            alpha=self.alpha, beta=self.beta if self.intervene else 0.0, seed=self.seed,
-            eval_batch_size=max(DEFAULT_EVAL_BATCH, 4 * int(batch_size)), n_workers=settings.n_jobs,
-            checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir), resume=bool(resume),
-            progress=bool(progress),
-        )
-        meta = {k: v for k, v in reg.items() if k != "training"}
-        _log.info(
-            "training on %d genes (validation %d) for %d steps on %s, precision %s",
-            len(train_genes), len(valid_genes), max_steps, where.device, prec.name,
-        )
-        plan = PrismTrainingPlan(
-            self.module, models.prism_loss, lr=cfg.lr, max_steps=cfg.max_steps, warmup_steps=cfg.warmup_steps,
-            alpha=cfg.alpha, beta=cfg.beta, window=self._window(), valid_data=data, valid_genes=valid_genes,
-            valid_y=y[valid_genes], eval_batch_size=cfg.eval_batch_size, n_workers=cfg.n_workers,
-            eval_precision=prec,
-        )
-        plan.checkpoint_extra = {"fit": cfg.as_dict(), "registry": meta}
-        dm = PrismDataModule(
-            data, train_genes, batch_size=cfg.batch_size, seed=cfg.seed, window=self._window(), n_workers=cfg.n_workers
-        )
-        fork_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=fork_devices):  # the user's global RNG is left as it was
-            res = train(
-                plan, dm, cfg=cfg, meta=meta, accelerator=where.accelerator, devices=where.devices,
-                num_nodes=where.num_nodes, strategy=where.strategy, precision=LIGHTNING_PRECISION[prec.name],
-                logger_="auto" if logger is None else logger, callbacks=callbacks,
-                early_stopping=early_stopping, early_stopping_patience=early_stopping_patience,
-            )
-        dev = where.device
-        env = distributed_env()
-        self.history_ = pd.DataFrame(res.history)
-        if len(self.history_):
-            self.history_["step"] = self.history_["step"].astype(int)
-        self.best_step_ = res.best_step
-        self.device_ = dev
-        self.precision_ = prec.name
-        self.is_trained_ = True
-        per_step = res.seconds / res.steps_this_run if res.steps_this_run else float("nan")
-        self.fit_time_ = {"seconds": res.seconds, "steps": res.steps_this_run, "seconds_per_step": per_step}
-        reg["training"] = _clean({
-            **cfg.as_dict(), "precision": prec.name, "device": str(dev), "n_train": len(train_genes),
-            "n_valid": len(valid_genes), "n_nan_dropped": n_dropped, "best_step": res.best_step,
-            "best_val_mse": res.best_val_mse, "world_size": env.world_size,
-        })
-        _log.info(
-            "trained %d steps in %.1f s (%.3f s/step); best step %s, val MSE %.4f",
-            res.steps_this_run, res.seconds, per_step, res.best_step, res.best_val_mse,
+        fit_model(
+            self, max_steps=max_steps, batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, device=device,
+            precision=precision, checkpoint_dir=checkpoint_dir, resume=resume, progress=progress,
+            accelerator=accelerator, devices=devices, strategy=strategy, logger_=logger, callbacks=callbacks,
+            early_stopping=early_stopping, early_stopping_patience=early_stopping_patience, split_key=split_key,
         )
 
     # ----------------------------------------------------------------------------------------- inference
@@ -516,40 +389,11 @@ class Prism:
 
     def _track_positions(self, tracks) -> list[int]:
         """Positions in :attr:`tracks` (input order) of track names or positions."""
-        if tracks is None:
-            return []
-        if isinstance(tracks, (str, int, np.integer)):
-            tracks = [tracks]
-        names = self.tracks
-        out = []
-        for t in tracks:
-            if isinstance(t, (int, np.integer)):
-                if not 0 <= int(t) < len(names):
-                    raise IndexError(f"Track position {t} out of range; the model's tracks are {names}.")
-                out.append(int(t))
-            elif t in names:
-                out.append(names.index(t))
-            else:
-                raise KeyError(f"Track {t!r} is not an input of this model; its tracks are {names}.")
-        return sorted(set(out))
+        return track_positions(self.tracks, tracks)
 
     def _removal(self, remove_tracks, removal: str, adata: AnnData | None = None) -> dict[int, np.ndarray] | None:
-        """``{input position: replacement (n_bins,) float32}`` for :meth:`predict`'s ``remove_tracks``.
-
-        Means come from the training AnnData's ``train`` genes (or, for a model loaded without one, from
-        ``adata``'s ``train`` genes).
-        """
-        if removal not in ("mean", "zero"):
-            raise ValueError(f"removal must be 'mean' or 'zero', got {removal!r}.")
-        pos = self._track_positions(remove_tracks)
-        if not pos:
-            return None
-        n_bins = self.registry["window"]["width"] // self.registry["window"]["bin_size"]
-        if removal == "mean":
-            means = self.track_means(None if self.adata is not None else adata)
-        else:
-            means = np.zeros((len(self.tracks), n_bins), np.float32)
-        return {p: means[p] for p in pos}
+        """``{input position: replacement (n_bins,) float32}`` for :meth:`predict`'s ``remove_tracks``."""
+        return replacements(self, remove_tracks, removal, adata)
 
     def track_means(self, adata: AnnData | None = None, *, batch_size: int = 256) -> np.ndarray:
         """Per-position mean of each input track over the training genes (NaN counted as 0, as the model sees it).
@@ -569,18 +413,7 @@ class Prism:
         if cache and getattr(self, "_track_means_cache", None) is not None:
             return self._track_means_cache
         adata, track_idx = self._adata_for(adata)
-        if not track_idx:
-            raise ValueError("This model has no input tracks.")
-        key = getattr(self, "split_key", SPLIT_KEY)
-        rows = np.flatnonzero(get_split(adata, key) == "train") if key in adata.obs else np.arange(adata.n_obs)
-        if len(rows) == 0:
-            raise ValueError(f"No 'train' genes in obs[{key!r}] to average the tracks over.")
-        data = GeneBatches(adata, use_sequence=False, track_idx=track_idx, covariates=None)
-        total = None
-        for i in range(0, len(rows), int(batch_size)):
-            t = data[rows[i : i + int(batch_size)]]["tracks"].numpy().astype(np.float64).sum(axis=0)
-            total = t if total is None else total + t
-        out = (total / len(rows)).astype(np.float32)
+        out = train_track_means(adata, track_idx, getattr(self, "split_key", SPLIT_KEY), batch_size)
         if cache:
             self._track_means_cache = out
         return out
@@ -629,40 +462,7 @@ class Prism:
             Pearson correlation across genes between the gene's mean gate of stratum ``k`` and the gene's mean
             of track ``t`` over the window) and ``n_genes_by_stratum`` (dict stratum -> number of genes).
         """
-        if not self.intervene:
-            raise ValueError(
-                "stratum_effects needs a model with strata (alpha > 0 and tracks); this is the concatenation "
-                "baseline (alpha=0), which learns no gates."
-            )
-        outputs = ("pred", "pred_do", "gates", "stratum_pred", "embedding")
-        adata, out = self._infer(adata, batch_size, outputs, track_means=True)
-        n_strata = self.registry["model"]["n_strata"]
-        names = [f"stratum_{k}" for k in range(n_strata)]
-        pred = out["pred"].reshape(-1)
-        gates = out["gates"].reshape(adata.n_obs, n_strata, -1)
-        spred = out["stratum_pred"].reshape(adata.n_obs, n_strata)
-        gene_gate = gates.mean(axis=2)
-        top = gene_gate.argmax(axis=1)
-        k = key_added
-        adata.obs[f"{k}_pred"] = pred
-        adata.obs[f"{k}_do_pred"] = out["pred_do"].reshape(-1)
-        adata.obs[f"{k}_stratum"] = pd.Categorical.from_codes(top, categories=names)
-        adata.obsm[f"{k}_gates"] = gates.astype(np.float32)
-        adata.obsm[f"{k}_stratum_pred"] = spred.astype(np.float32)
-        adata.obsm[f"X_{k}"] = out["embedding"].reshape(adata.n_obs, -1).astype(np.float32)
-        table = strata_table(gene_gate, spred, pred, out["track_mean"].reshape(adata.n_obs, -1), self.tracks)
-        counts = table["n_genes"].to_numpy()
-        adata.uns[f"{k}_stratum_effects"] = {
-            "params": _clean({
-                "sample": self.sample, "tracks": self.tracks, "n_strata": n_strata, "alpha": self.alpha,
-                "beta": self.beta, "d_model": self.registry["model"]["d_model"],
-                "best_step": self.best_step_ if self.best_step_ is not None else -1,
-                "obs": [f"{k}_pred", f"{k}_do_pred", f"{k}_stratum"],
-                "obsm": [f"{k}_gates", f"{k}_stratum_pred", f"X_{k}"], "uns": f"{k}_stratum_effects",
-            }),
-            "strata": table,
-            "n_genes_by_stratum": {n: int(c) for n, c in zip(names, counts)},
-        }
+        write_stratum_effects(self, adata, key_added=key_added, batch_size=batch_size)
 
     # -------------------------------------------------------------------------------------------- save/load
 
@@ -673,12 +473,7 @@ class Prism:
         names and standardisation, the model settings and the training parameters; :meth:`load` checks an
         AnnData against it.
         """
-        hist = {c: self.history_[c].astype(float).tolist() for c in self.history_.columns}
-        extra = {"best_step": self.best_step_, "is_trained": self.is_trained_, "precision": self.precision_}
-        save_model(
-            path, state_dict=self.module.state_dict(), config=dict(self.module.config), history=hist,
-            registry=_clean({**self.registry, "state": extra}),
-        )
+        save_prism(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, adata: AnnData | None = None) -> Prism:
@@ -691,36 +486,4 @@ class Prism:
         ValueError
             When ``adata``'s window, tracks or covariates differ from the model's.
         """
-        model_pt, reg = load_model(path)
-        needed = ("sample", "tracks", "window", "use_sequence", "use_tracks", "covariates", "covariate_mean",
-                  "covariate_std", "model")
-        missing = [k for k in needed if k not in reg]
-        if missing:
-            raise CheckpointError(f"The registry of {str(path)!r} lacks {missing}; the saved model is incomplete.")
-        state = reg.pop("state", {}) or {}
-        for k in ("format", "format_version", "prismtools_version"):
-            reg.pop(k, None)
-        obj = cls.__new__(cls)
-        obj.registry = reg
-        obj.adata = None
-        obj.split_key = SPLIT_KEY
-        obj._track_idx = []
-        try:
-            obj.module = _build_net(model_pt["config"], reg["model"]["seed"])
-            obj.module.load_state_dict(model_pt["state_dict"])
-        except (RuntimeError, TypeError, KeyError) as err:
-            raise CheckpointError(f"The weights in {str(path)!r} do not fit the saved network config: {err}") from err
-        obj._reset_fit_state()
-        hist = pd.DataFrame(model_pt.get("history") or {})
-        if len(hist.columns):
-            for c in _HISTORY_INT:
-                if c in hist:
-                    hist[c] = hist[c].astype(int)
-            obj.history_ = hist
-        obj.best_step_ = state.get("best_step")
-        obj.is_trained_ = bool(state.get("is_trained", False))
-        obj.precision_ = state.get("precision") or "auto"
-        if adata is not None:
-            obj._track_idx = match_adata(adata, reg)
-            obj.adata = adata
-        return obj
+        return load_prism(cls, path, adata)

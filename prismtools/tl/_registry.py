@@ -6,6 +6,7 @@ No torch here: the registry is plain JSON-able data, written next to the weights
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -299,3 +300,46 @@ def match_adata(adata: AnnData, registry: dict, sample: str | None = None) -> li
     if problems:
         raise ValueError("This AnnData does not match the model:\n  - " + "\n  - ".join(problems))
     return idx
+
+
+def stats_genes(adata: AnnData, sample: str, split_key: str = SPLIT_KEY) -> np.ndarray:
+    """Genes used for covariate statistics before fitting: the training genes if a split exists, else all."""
+    y = get_targets(adata, sample)
+    if split_key in adata.obs:
+        rows = np.flatnonzero((get_split(adata, split_key) == "train") & np.isfinite(y))
+        if len(rows):
+            return rows
+    return np.arange(adata.n_obs)
+
+
+def model_registry(
+    adata: AnnData, *, sample, tracks, n_strata, alpha, beta, d_model, n_layers, use_sequence, covariates, seed,
+    split_key: str = SPLIT_KEY,
+) -> dict:
+    """The registry of a new :class:`~prismtools.tl.Prism` (arguments checked as its constructor documents).
+
+    :func:`build_registry` plus ``model`` (the model settings; ``alpha`` is 0 and ``intervene`` ``False`` when
+    no tracks are selected) and ``covariate_mean``/``covariate_std`` over :func:`stats_genes`.
+    """
+    for name, val, low in (("n_strata", n_strata, 1), ("d_model", d_model, 1), ("n_layers", n_layers, 1)):
+        if int(val) != val or val < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {val!r}.")
+    for name, val in (("alpha", alpha), ("beta", beta)):
+        if not (float(val) >= 0 and math.isfinite(float(val))):
+            raise ValueError(f"{name} must be a finite number >= 0, got {val!r}.")
+    reg = build_registry(adata, sample=sample, tracks=tracks, use_sequence=use_sequence, covariates=covariates)
+    intervene = float(alpha) > 0
+    if intervene and not reg["use_tracks"]:
+        logger.warning(
+            "No tracks selected: a sequence-only model has no signals to learn strata from; "
+            "building the plain model (as alpha=0)."
+        )
+        intervene = False
+    reg["model"] = {
+        "n_strata": int(n_strata), "alpha": float(alpha) if intervene else 0.0, "beta": float(beta),
+        "d_model": int(d_model), "n_layers": int(n_layers), "intervene": intervene, "seed": int(seed),
+    }
+    cov = read_covariates(adata, reg["covariates"])
+    mean, std = covariate_stats(cov[stats_genes(adata, reg["sample"], split_key)])
+    reg["covariate_mean"], reg["covariate_std"] = mean.tolist(), std.tolist()
+    return reg

@@ -144,6 +144,18 @@ def ridge_baseline(
     transform applied to its feature, ``"signed_log1p"`` or ``"none (already <transform>)"``), ``coef`` (DataFrame: feature, coef on the
     standardised scale, plus ``mean`` and ``std`` used to standardise) and ``alphas`` (DataFrame: alpha,
     valid_mse; only when a grid was given).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=64, width=64)
+    >>> pt.tl.ridge_baseline(adata, sample="toy", alpha=[0.1, 1.0, 10.0])
+    >>> adata.obs["ridge_pred"].dtype
+    dtype('float32')
+    >>> adata.uns["ridge"]["coef"].index.tolist()
+    ['tss_H3K27ac', 'tss_DNase', 'tss_track2', 'cov0', 'cov1']
+    >>> adata.uns["ridge"]["alphas"]["alpha"].tolist()
+    [0.1, 1.0, 10.0]
     """
     if key_added == UNS_KEY:
         raise ValueError(f"key_added={UNS_KEY!r} would overwrite uns[{UNS_KEY!r}] (the data model); pick another key.")
