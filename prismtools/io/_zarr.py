@@ -239,8 +239,8 @@ def write(adata: AnnData, path: str | os.PathLike, *, chunk_genes: int | None = 
         AnnData/prismtools dataset. A folder of other files or a regular file is never deleted, whatever this is.
         An empty folder is used as if it did not exist.
     lock_timeout
-        Seconds to wait for another writer of the same store (default ``pt.settings.store_lock_timeout`` if set,
-        else 600); then :class:`~prismtools.io.StoreLockedError`.
+        Seconds to wait for another writer of the same store (default ``pt.settings.store_lock_timeout``, 600 s);
+        then :class:`~prismtools.io.StoreLockedError`.
 
     Raises
     ------
