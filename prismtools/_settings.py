@@ -78,6 +78,10 @@ class Settings:
     num_threads
         Torch CPU threads used by model code (``None``: torch's default). Small models on a busy machine
         often run several times faster with 1 thread (see ``benchmarks/README.md``).
+    store_lock_timeout
+        Seconds a writer of a zarr store waits for another writer of the same store to release its lock before
+        failing with :class:`~prismtools.io.StoreLockedError` (default 600; ``pt.io.write(..., lock_timeout=)``
+        overrides it for one call). Must be a number >= 0 (0: fail at once if the store is locked).
 
     Examples
     --------
@@ -108,6 +112,7 @@ class Settings:
         self.progress: bool = True
         self.chunk_genes: int = 64
         self.num_threads: int | None = None
+        self.store_lock_timeout = 600.0
         self.cachedir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "prismtools"
         self.verbosity = 1
 
@@ -125,8 +130,23 @@ class Settings:
         self._verbosity = value
         logging.getLogger("prismtools").setLevel(_LEVELS[value])
 
+    @property
+    def store_lock_timeout(self) -> float:
+        return self._store_lock_timeout
+
+    @store_lock_timeout.setter
+    def store_lock_timeout(self, value: float) -> None:
+        try:
+            ok = not isinstance(value, bool) and float(value) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"store_lock_timeout must be a number of seconds >= 0, got {value!r}")
+        self._store_lock_timeout = float(value)
+
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("verbosity", "seed", "n_jobs", "device", "progress", "chunk_genes", "num_threads"))
+        names = ("verbosity", "seed", "n_jobs", "device", "progress", "chunk_genes", "num_threads", "store_lock_timeout")
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in names)
         return f"Settings({fields})"
 
 

@@ -60,3 +60,32 @@ def test_settings_verbosity_validation():
     pt.settings.verbosity = "info"
     assert pt.settings.verbosity == 2
     pt.settings.verbosity = old
+
+
+def test_settings_store_lock_timeout(tmp_path):
+    """``pt.settings.store_lock_timeout``: default 600 s, shown in the repr, validated, and what writers wait."""
+    import filelock
+
+    import prismtools as pt
+
+    from prismtools.io._lock import lock_path
+
+    assert pt.settings.store_lock_timeout == 600.0
+    assert "store_lock_timeout=600.0" in repr(pt.settings)
+    for bad in (-1, "soon", None, True):
+        with pytest.raises(ValueError, match="store_lock_timeout"):
+            pt.settings.store_lock_timeout = bad
+    assert pt.settings.store_lock_timeout == 600.0
+    store = tmp_path / "t.zarr"
+    a = pt.datasets.toy(n_genes=4, width=16)
+    other = filelock.FileLock(str(lock_path(store)))  # another writer holding the store's lock
+    other.acquire()
+    saved = pt.settings.store_lock_timeout
+    try:
+        pt.settings.store_lock_timeout = 0.2
+        with pytest.raises(pt.io.StoreLockedError, match=r"waited 0\.2 s"):
+            pt.io.write(a, store)
+    finally:
+        pt.settings.store_lock_timeout = saved
+        other.release()
+    assert not store.exists()

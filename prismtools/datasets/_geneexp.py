@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
-import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -393,8 +392,12 @@ def read_geneexp(
                 n_dropped, adata.obs["split"].value_counts().to_dict())
 
     out = Path(store) if store is not None else None
-    tmp = out.with_name(f".{out.name}.build-{uuid.uuid4().hex[:8]}") if out is not None else None
-    try:
+    from ..io._atomic import atomic_path
+    from ..io._zarr import install_store
+
+    # built in a hidden sibling; installed never over a non-store, over a store only with overwrite
+    install = (lambda src, dst: install_store(src, dst, overwrite=overwrite))
+    with atomic_path(out, kind="build", install=install) if out is not None else nullcontext() as tmp:
         pp.add_sequence(adata, fasta, store=tmp)
         pp.add_track(adata, h3k27ac, name="H3K27ac", sample=cell, role="foreground", nan=0.0, store=tmp)
         pp.add_track(adata, dnase, name="DNase", sample=cell, role="background", nan=0.0, store=tmp)
@@ -409,12 +412,5 @@ def read_geneexp(
                        resolution=5000 if multi else None, store=tmp)
         if out is None:
             return adata
-        from ..io._zarr import install_store
-
-        install_store(tmp, out, overwrite=overwrite)  # never replaces a non-store; a store only with overwrite
-    except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("GeneExp %s: wrote %s", cell, out)
     return io.read(out)

@@ -51,13 +51,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ..io._atomic import remove, replace_path, temp_sibling
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def simulate(
         "foreground_effect", "distal_effect", "distal_scale", "distal_per_gene", "dnase_promoter", "domain_size",
         "hic_resolution", "hic_max_distance", "hic_compartment", "hic_depth", "samples"}}
     params["chrom_sizes"] = sizes
-    tmp = root.with_name(f".{root.name}.sim-{uuid.uuid4().hex[:8]}")
+    tmp = temp_sibling(root, "sim")
     tmp.mkdir(parents=True)
     try:
         # --- genes ------------------------------------------------------------------------------------
@@ -340,11 +340,9 @@ def simulate(
         pd.concat(truth_rows).to_csv(tmp / "truth.tsv", sep="\t", index=False, float_format="%.5f")
         (tmp / "params.json").write_text(json.dumps(params, indent=1, default=str))
         (tmp / "README.md").write_text(__doc__ or "")
-        if root.exists():
-            shutil.rmtree(root)
-        os.replace(tmp, root)
+        replace_path(tmp, root)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove(tmp)
         raise
     logger.info("simulated %d genes on %d chromosomes, %d samples into %s", n_genes, len(names), len(samples), root)
     return SimulatedGenome(root=root, fasta=root / "genome.fa", gtf=root / "genes.gtf",

@@ -41,6 +41,7 @@ import zarr
 from anndata import AnnData
 from anndata.io import read_elem
 
+from ._atomic import atomic_path
 from ._lock import store_lock
 from ._zarr import (
     COMPLETE, LAZY_OBSM, META_DIR, STATUS_ATTR, _is_large, array_record, count_chunk_files, create_gene_array,
@@ -53,9 +54,8 @@ _ELEMENTS = ("X", "obs", "var", "uns", "layers", "obsp", "varm", "varp")
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
 
 
 def apply_pending(path: Path) -> None:

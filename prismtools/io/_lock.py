@@ -24,7 +24,7 @@ from ._errors import StoreLockedError
 
 logger = logging.getLogger(__name__)
 
-#: seconds a writer waits for another writer before failing (``pt.settings.store_lock_timeout`` wins if set)
+#: the default of ``pt.settings.store_lock_timeout`` (seconds a writer waits for another writer)
 DEFAULT_TIMEOUT = 600.0
 #: switched off only by ``benchmarks/bench_store.py`` to measure the lock's cost
 _ENABLED = True
@@ -41,7 +41,7 @@ def _timeout(timeout: float | None) -> float:
         return float(timeout)
     from .._settings import settings
 
-    return float(getattr(settings, "store_lock_timeout", DEFAULT_TIMEOUT))
+    return float(settings.store_lock_timeout)
 
 
 def holder(store: str | os.PathLike) -> dict | None:

@@ -21,7 +21,6 @@ The store is a plain AnnData zarr (v3) store (``anndata.read_zarr`` opens it eag
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
@@ -40,6 +39,7 @@ from anndata import AnnData
 from anndata.io import read_elem, write_elem
 
 from .._settings import settings
+from ._atomic import atomic_path, replace_path
 from ._errors import CorruptStoreError, IncompleteStoreError, StaleStoreError, StoreError, StoreVersionError
 from ._lock import is_locked, store_lock
 
@@ -196,36 +196,6 @@ def _check_target(path: Path, overwrite: bool) -> None:
             )
 
 
-def _renameat2_exchange(a: Path, b: Path) -> bool:
-    """Atomically exchange two paths (Linux ``renameat2(RENAME_EXCHANGE)``); ``False`` when unsupported."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    AT_FDCWD, RENAME_EXCHANGE = -100, 2  # noqa: N806
-    rc = fn(AT_FDCWD, os.fsencode(str(a)), AT_FDCWD, os.fsencode(str(b)), RENAME_EXCHANGE)
-    return rc == 0
-
-
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Put directory ``src`` at ``dst``; the previous ``dst`` (a store) is removed after the switch."""
-    if not dst.exists():
-        os.replace(src, dst)
-        return
-    if dst.is_dir() and not any(dst.iterdir()):
-        dst.rmdir()
-        os.replace(src, dst)
-        return
-    if _renameat2_exchange(src, dst):  # no moment without a store at dst
-        shutil.rmtree(src, ignore_errors=True)
-        return
-    trash = dst.with_name(f".{dst.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(dst, trash)
-    os.replace(src, dst)
-    shutil.rmtree(trash, ignore_errors=True)
-
-
 def sibling_leftovers(path: Path) -> list[Path]:
     """Hidden siblings left by interrupted writes/builds of ``path`` (``.name.tmp-*``, ``.old-*``, ``.build-*``)."""
     path = Path(path).absolute()
@@ -269,8 +239,8 @@ def write(adata: AnnData, path: str | os.PathLike, *, chunk_genes: int | None = 
         AnnData/prismtools dataset. A folder of other files or a regular file is never deleted, whatever this is.
         An empty folder is used as if it did not exist.
     lock_timeout
-        Seconds to wait for another writer of the same store (default ``pt.settings.store_lock_timeout`` if set,
-        else 600); then :class:`~prismtools.io.StoreLockedError`.
+        Seconds to wait for another writer of the same store (default ``pt.settings.store_lock_timeout``, 600 s);
+        then :class:`~prismtools.io.StoreLockedError`.
 
     Raises
     ------
@@ -296,13 +266,8 @@ def write(adata: AnnData, path: str | os.PathLike, *, chunk_genes: int | None = 
     with store_lock(path, "pt.io.write", timeout=lock_timeout):
         _check_target(path, overwrite)  # again, now that no other writer runs
         _clean_siblings(path)
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-        try:
+        with atomic_path(path, kind="tmp") as tmp:
             _write_group(adata, tmp, chunk_genes=chunk_genes)
-            _replace_dir(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     logger.info("wrote %s (%d genes x %d samples)", path, adata.n_obs, adata.n_vars)
 
 
@@ -320,7 +285,7 @@ def install_store(src: str | os.PathLike, path: str | os.PathLike, *, overwrite:
     with store_lock(path, "install store"):
         _check_target(path, overwrite)
         _clean_siblings(path)
-        _replace_dir(src, path)
+        replace_path(src, path)
     lock_path(src).unlink(missing_ok=True)  # the private build's lock file
 
 

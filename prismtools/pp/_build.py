@@ -18,9 +18,9 @@ import dask.array as da
 import numpy as np
 from anndata import AnnData
 from dask.callbacks import Callback
-from tqdm.auto import tqdm
 
 from .._core import TRACKS_KEY, get_window, set_track_table, track_table
+from .._progress import progress_bar
 from .._settings import settings
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ _MEMORY_FRACTION = 0.5
 class _TqdmCallback(Callback):
     def __init__(self, total: int, desc: str):
         super().__init__()
-        self._bar = tqdm(total=total, desc=desc, unit="chunk", disable=not settings.progress, leave=False)
+        self._bar = progress_bar(total=total, desc=desc, unit="chunk", leave=False)
 
     def _posttask(self, key, result, dsk, state, id):  # noqa: A002
         if isinstance(key, tuple) and str(key[0]).startswith("block-"):

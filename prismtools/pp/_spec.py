@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tomllib
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +125,7 @@ def build(spec: str | os.PathLike | dict[str, Any], *, output: str | os.PathLike
     ((3, 200), ['train', 'train', 'test'])
     """
     from .. import io, pp
+    from ..io._atomic import atomic_path
     from ..io._lock import lock_path
     from ..io._zarr import check_target, install_store, is_store
     from .._settings import settings
@@ -146,59 +145,58 @@ def build(spec: str | os.PathLike | dict[str, Any], *, output: str | os.PathLike
     old = settings.chunk_genes, settings.n_jobs
     settings.chunk_genes = int(data.get("chunk_genes", settings.chunk_genes))
     settings.n_jobs = int(data.get("n_jobs", settings.n_jobs))
-    tmp = out.with_name(f".{out.name}.build-{uuid.uuid4().hex[:8]}")
+    tmp = None
     try:
-        g = data["genes"] if isinstance(data["genes"], dict) else {"path": data["genes"]}
-        _check_keys("genes", g, {"path", "gene_types", "chromosomes"}, {"path"})
-        adata = pp.read_genes(_p(base, g["path"]), gene_types=g.get("gene_types"), chromosomes=g.get("chromosomes"))
-        for e in _list(data.get("expression")):
-            _check_keys("expression", e, {"path", "sample", "gene_key", "value", "transform"}, {"path", "sample"})
-            pp.add_expression(adata, _p(base, e["path"]), sample=e["sample"], gene_key=e.get("gene_key"),
-                              value=e.get("value"), transform=e.get("transform"))
-        w = data["window"]
-        _check_keys("window", w, {"width", "bin_size", "assembly"}, {"width"})
-        pp.set_window(adata, int(w["width"]), bin_size=int(w.get("bin_size", 1)), assembly=w.get("assembly"))
-        if data.get("covariates"):
-            for c in _list(data["covariates"]):
-                _check_keys("covariates", c, {"path", "keys", "gene_key"}, {"path", "keys"})
-                pp.add_covariates(adata, _p(base, c["path"]), keys=c["keys"], gene_key=c.get("gene_key"))
-        sp = data.get("split")
-        if sp:
-            _check_keys("split", sp, {"test", "valid", "folds", "fold", "gene_key"})
-            if "folds" in sp:
-                pp.split_folds(adata, _p(base, sp["folds"]), fold=sp.get("fold", 11), gene_key=sp.get("gene_key"))
-            else:
-                pp.split_chromosomes(adata, test=sp["test"], valid=sp.get("valid", []))
-        io.write(adata, tmp)
-        if data.get("sequence"):
-            s = data["sequence"] if isinstance(data["sequence"], dict) else {"fasta": data["sequence"]}
-            _check_keys("sequence", s, {"fasta", "reverse_complement_minus"}, {"fasta"})
-            pp.add_sequence(adata, _p(base, s["fasta"]), reverse_complement_minus=bool(s.get("reverse_complement_minus", False)), store=tmp)
-        for t in _list(data.get("tracks")):
-            _check_keys("tracks", t, {"bigwig", "name", "sample", "role", "stat", "nan"}, {"bigwig", "name", "sample", "role"})
-            pp.add_track(adata, _p(base, t["bigwig"]), name=t["name"], sample=t["sample"], role=t["role"],
-                         stat=t.get("stat", "mean"), nan=t.get("nan", 0.0), store=tmp)
-        for h in _list(data.get("hic")):
-            _check_keys("hic", h, {"uri", "name", "sample", "role", "resolution", "balance", "transform"}, {"uri", "sample"})
-            pp.add_hic(adata, _p(base, h["uri"]), name=h.get("name", "HiC"), sample=h["sample"],
-                       role=h.get("role", "background"), resolution=h.get("resolution"),
-                       balance=bool(h.get("balance", True)), transform=h.get("transform", "log10p1"), store=tmp)
-        for t in _list(data.get("table_tracks")):
-            _check_keys("table_tracks", t, {"path", "column", "name", "sample", "role", "extent", "gene_key"},
-                        {"path", "column", "name", "sample", "role"})
-            pp.add_table_track(adata, _p(base, t["path"]), column=t["column"], name=t["name"], sample=t["sample"],
-                               role=t["role"], extent=int(t.get("extent", 500)), gene_key=t.get("gene_key"), store=tmp)
-        for n in _list(data.get("normalize")):
-            _check_keys("normalize", n, {"method", "tracks", "fit_split"}, {"method"})
-            pp.normalize_tracks(adata, method=n["method"], tracks=n.get("tracks"), fit_split=n.get("fit_split", "train"))
-        if data.get("normalize"):
-            io.write(adata, tmp, overwrite=True)  # its own lazy tracks are copied before the old store goes
-        install_store(tmp, out, overwrite=overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_path(out, kind="build",
+                         install=lambda src, dst: install_store(src, dst, overwrite=overwrite)) as tmp:
+            g = data["genes"] if isinstance(data["genes"], dict) else {"path": data["genes"]}
+            _check_keys("genes", g, {"path", "gene_types", "chromosomes"}, {"path"})
+            adata = pp.read_genes(_p(base, g["path"]), gene_types=g.get("gene_types"), chromosomes=g.get("chromosomes"))
+            for e in _list(data.get("expression")):
+                _check_keys("expression", e, {"path", "sample", "gene_key", "value", "transform"}, {"path", "sample"})
+                pp.add_expression(adata, _p(base, e["path"]), sample=e["sample"], gene_key=e.get("gene_key"),
+                                  value=e.get("value"), transform=e.get("transform"))
+            w = data["window"]
+            _check_keys("window", w, {"width", "bin_size", "assembly"}, {"width"})
+            pp.set_window(adata, int(w["width"]), bin_size=int(w.get("bin_size", 1)), assembly=w.get("assembly"))
+            if data.get("covariates"):
+                for c in _list(data["covariates"]):
+                    _check_keys("covariates", c, {"path", "keys", "gene_key"}, {"path", "keys"})
+                    pp.add_covariates(adata, _p(base, c["path"]), keys=c["keys"], gene_key=c.get("gene_key"))
+            sp = data.get("split")
+            if sp:
+                _check_keys("split", sp, {"test", "valid", "folds", "fold", "gene_key"})
+                if "folds" in sp:
+                    pp.split_folds(adata, _p(base, sp["folds"]), fold=sp.get("fold", 11), gene_key=sp.get("gene_key"))
+                else:
+                    pp.split_chromosomes(adata, test=sp["test"], valid=sp.get("valid", []))
+            io.write(adata, tmp)
+            if data.get("sequence"):
+                s = data["sequence"] if isinstance(data["sequence"], dict) else {"fasta": data["sequence"]}
+                _check_keys("sequence", s, {"fasta", "reverse_complement_minus"}, {"fasta"})
+                pp.add_sequence(adata, _p(base, s["fasta"]), reverse_complement_minus=bool(s.get("reverse_complement_minus", False)), store=tmp)
+            for t in _list(data.get("tracks")):
+                _check_keys("tracks", t, {"bigwig", "name", "sample", "role", "stat", "nan"}, {"bigwig", "name", "sample", "role"})
+                pp.add_track(adata, _p(base, t["bigwig"]), name=t["name"], sample=t["sample"], role=t["role"],
+                             stat=t.get("stat", "mean"), nan=t.get("nan", 0.0), store=tmp)
+            for h in _list(data.get("hic")):
+                _check_keys("hic", h, {"uri", "name", "sample", "role", "resolution", "balance", "transform"}, {"uri", "sample"})
+                pp.add_hic(adata, _p(base, h["uri"]), name=h.get("name", "HiC"), sample=h["sample"],
+                           role=h.get("role", "background"), resolution=h.get("resolution"),
+                           balance=bool(h.get("balance", True)), transform=h.get("transform", "log10p1"), store=tmp)
+            for t in _list(data.get("table_tracks")):
+                _check_keys("table_tracks", t, {"path", "column", "name", "sample", "role", "extent", "gene_key"},
+                            {"path", "column", "name", "sample", "role"})
+                pp.add_table_track(adata, _p(base, t["path"]), column=t["column"], name=t["name"], sample=t["sample"],
+                                   role=t["role"], extent=int(t.get("extent", 500)), gene_key=t.get("gene_key"), store=tmp)
+            for n in _list(data.get("normalize")):
+                _check_keys("normalize", n, {"method", "tracks", "fit_split"}, {"method"})
+                pp.normalize_tracks(adata, method=n["method"], tracks=n.get("tracks"), fit_split=n.get("fit_split", "train"))
+            if data.get("normalize"):
+                io.write(adata, tmp, overwrite=True)  # its own lazy tracks are copied before the old store goes
     finally:
         settings.chunk_genes, settings.n_jobs = old
-        lock_path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            lock_path(tmp).unlink(missing_ok=True)
     logger.info("built %s", out)
     return io.read(out)

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
-from .._settings import settings
+from .._progress import progress_bar
 from ._analyses import _clean
 from ._data import sequential_batches
 
@@ -166,14 +166,12 @@ def attribute(
     alphas = (torch.arange(steps, dtype=dtype, device=device) + 0.5) / steps if ig else torch.ones(1, dtype=dtype)
     alphas = alphas.to(device)
 
-    from tqdm.auto import tqdm
-
     was_training = net.training
     net.eval()
     try:
         with (
             torch.enable_grad(),
-            tqdm(total=len(rows), disable=not settings.progress, desc="attribute", unit="gene") as bar,
+            progress_bar(total=len(rows), desc="attribute", unit="gene") as bar,
         ):
             for idx in sequential_batches(rows, genes_per_batch):
                 b = data[idx]

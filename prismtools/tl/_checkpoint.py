@@ -14,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from pathlib import Path
 
 import logging
 
 import torch
+
+from ..io._atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -44,25 +45,15 @@ def _version() -> str:
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    """``torch.save`` to a hidden temporary sibling, then moved to ``path`` (never a half-written file)."""
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def atomic_write_text(text: str, path: str | os.PathLike) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    """Write ``text`` to a hidden temporary sibling, then move it to ``path``."""
+    with atomic_path(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 HASH_KEY = "content_sha256"

@@ -233,10 +233,10 @@ class ProgressBarCallback(Callback):
         self.max_steps, self.bar = int(max_steps), None
 
     def on_train_start(self, trainer, plan) -> None:
-        from tqdm.auto import tqdm
+        from .._progress import progress_bar
 
-        self.bar = tqdm(total=self.max_steps, initial=trainer.global_step, desc="Prism fit", unit="step",
-                        dynamic_ncols=True, disable=not trainer.is_global_zero)
+        self.bar = progress_bar(total=self.max_steps, initial=trainer.global_step, desc="Prism fit", unit="step",
+                                dynamic_ncols=True, disable=not trainer.is_global_zero)
 
     def on_train_batch_end(self, trainer, plan, outputs, batch, batch_idx) -> None:
         self.bar.update(1)
