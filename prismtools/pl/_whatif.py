@@ -62,6 +62,19 @@ def variant_effects(
     Returns
     -------
     The axes (when not shown).
+
+    Examples
+    --------
+    A table as :func:`prismtools.tl.variant_effects` returns it (here written by hand), with a known truth:
+
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> df = pd.DataFrame({"variant_id": ["v1", "v2", "v3"], "gene": ["G1", "G1", "G2"],
+    ...                    "distance_to_tss": [-120, 15, 300], "effect": [-0.2, 0.05, 0.0]})
+    >>> truth = pd.DataFrame({"variant_id": ["v1"], "gene_id": ["G1"], "true_effect": [-0.15]})
+    >>> ax = pt.pl.variant_effects(df, color="truth", truth=truth, show=False)
+    >>> ax.get_xlabel()
+    'distance to TSS (bp, + = downstream)'
     """
     df = _table(df_or_adata, key)
     if truth is not None:
@@ -121,6 +134,17 @@ def perturbation(
     Returns
     -------
     The axes (when not shown).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> df = pd.DataFrame({"region": ["enh1", "enh1", "prom2"], "gene": ["G1", "G2", "G2"],
+    ...                    "effect": [-0.3, -0.01, -0.6]})
+    >>> truth = pd.DataFrame({"region": ["enh1", "prom2"], "gene_id": ["G1", "G2"], "true_effect": [-0.25, -0.5]})
+    >>> ax = pt.pl.perturbation(df, truth=truth, n_top=3, show=False)
+    >>> len(ax.get_yticklabels())
+    3
     """
     df = _table(df_or_adata, key)
     if truth is not None:

@@ -125,6 +125,16 @@ def attribute(
         ``{"params": {...}}``: method, n_steps, baseline, sample, tracks (names), roles, width, bin_size,
         n_genes (attributed), covariates, and the max / median over genes of the completeness error
         ``|sum of attributions - delta|`` (integrated gradients).
+
+    Examples
+    --------
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=32, width=64)
+    >>> model = pt.tl.Prism(adata, sample="toy", d_model=8, n_layers=1)
+    >>> model.fit(max_steps=3, batch_size=8, warmup_steps=1, progress=False)
+    >>> pt.tl.attribute(model, adata, genes=adata.obs_names[:4], n_steps=4)
+    >>> adata.obsm["attr_tracks"].shape
+    (32, 3, 64)
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")

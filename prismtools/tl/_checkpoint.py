@@ -35,7 +35,23 @@ BEST = "best.pt"
 
 
 class CheckpointError(ValueError):
-    """A saved model or checkpoint is unreadable, foreign, or from an incompatible format version."""
+    """A saved model or checkpoint is unreadable, foreign, corrupted, or from an incompatible format version.
+
+    Examples
+    --------
+    >>> import pathlib
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=32, width=64)
+    >>> model = pt.tl.Prism(adata, sample="toy", d_model=8, n_layers=1)
+    >>> model.fit(max_steps=3, batch_size=8, warmup_steps=1, progress=False)
+    >>> model.save("ckpt_model")
+    >>> _ = pathlib.Path("ckpt_model", "model.pt").write_bytes(b"truncated")
+    >>> try:
+    ...     pt.tl.Prism.load("ckpt_model")
+    ... except pt.tl.CheckpointError as err:
+    ...     print(type(err).__name__, isinstance(err, ValueError))
+    CheckpointError True
+    """
 
 
 def _version() -> str:

@@ -200,6 +200,24 @@ def variant_effects(
     ``variant_id, chrom, pos, ref, alt, gene, strand, tss, distance_to_tss`` (bp along the transcript, positive
     downstream), ``ref_pred, alt_pred, effect``) and ``adata.uns[f"{key_added}_params"]`` (the counts of
     variants read, scored, and refused by reason). With ``inplace=False`` the DataFrame.
+
+    Examples
+    --------
+    A model that reads the sequence, and one SNV at a gene's TSS (its ``ref`` read from the stored sequence):
+
+    >>> import pandas as pd
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=32, width=64)
+    >>> model = pt.tl.Prism(adata, sample="toy", d_model=8, n_layers=1)
+    >>> model.fit(max_steps=3, batch_size=8, warmup_steps=1, progress=False)
+    >>> g = adata.obs.iloc[2]
+    >>> ref = "ACGT"[adata.obsm["sequence"][2, 32]]
+    >>> snv = pd.DataFrame({"chrom": [g.chrom], "pos": [int(g.tss) + 1], "ref": [ref],
+    ...                     "alt": ["A" if ref != "A" else "C"], "id": ["rs1"]})
+    >>> pt.tl.variant_effects(model, adata, snv)
+    >>> adata.uns["variant_effects"][["variant_id", "gene", "distance_to_tss"]]
+      variant_id       gene  distance_to_tss
+    0        rs1  GENE00002                0
     """
     reg = getattr(model, "registry", {})
     if not reg.get("use_sequence", False):
@@ -356,6 +374,19 @@ def perturb_tracks(
     ``region, chrom, start, end, gene, strand, tss, distance_to_tss`` (region centre, bp along the transcript),
     ``n_bins, ref_pred, perturbed_pred, effect``) and ``adata.uns[f"{key_added}_params"]`` (track, value,
     counts of regions read, scored and outside every window). With ``inplace=False`` the DataFrame.
+
+    Examples
+    --------
+    Silence H3K27ac over the 16 bp around every gene's TSS:
+
+    >>> import prismtools as pt
+    >>> adata = pt.datasets.toy(n_genes=32, width=64)
+    >>> model = pt.tl.Prism(adata, sample="toy", d_model=8, n_layers=1)
+    >>> model.fit(max_steps=3, batch_size=8, warmup_steps=1, progress=False)
+    >>> pt.tl.perturb_tracks(model, adata, track="H3K27ac", bp=(-8, 8), value="zero")
+    >>> res = adata.uns["perturbation"]
+    >>> res.shape[0], list(res.columns[-3:])
+    (32, ['ref_pred', 'perturbed_pred', 'effect'])
     """
     if (region is None) == (bp is None):
         raise ValueError("Pass exactly one of region= (BED/DataFrame of intervals) or bp= (offsets from the TSS).")
