@@ -60,7 +60,7 @@ OBJECTS = {
     "xarray": ["xarray.DataArray", "xarray.Dataset"],
     "numpy": ["numpy.ndarray", "numpy.dtype", "numpy.random.Generator", "numpy.random.default_rng"],
     "pandas": ["pandas.DataFrame", "pandas.Series", "pandas.Index", "pandas.Categorical"],
-    "torch": ["torch.Tensor", "torch.device", "torch.dtype", "torch.nn.Module"],
+    "torch": ["torch.Tensor", "torch.device", "torch.dtype", "torch.nn.Module", "torch.get_num_threads"],
 }
 
 
