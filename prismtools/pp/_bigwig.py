@@ -12,8 +12,7 @@ from anndata import AnnData
 
 from .._core import KINDS, ROLES, get_window
 from ._assembly import check_assembly
-from ._build import (append_track, discard_block_stats, finish_rows, in_row_batches, new_stats_token,
-                     report_block_stats, run_rows)
+from ._build import append_track, block_stats, finish_rows, in_row_batches, run_rows
 from ._chroms import gene_chroms
 from ._validate import InputFileError, reading
 from ._window import minus_strand, window_starts
@@ -184,14 +183,9 @@ def add_track(
     chroms = gene_chroms(adata, sizes, source=str(bigwig), fill=str(nan))
     check_assembly(adata, chroms, sizes, source=str(bigwig))
     flip = minus_strand(adata) & (win["orientation"] == "transcript")
-    token = new_stats_token(str(bigwig))
-    fn = _BigWigBlock(str(bigwig), chroms, window_starts(adata, win), flip, win["width"], win["bin_size"], stat, nan,
-                      token)
-    block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"track-{name}")
     row = {"name": str(name), "sample": str(sample), "role": role, "kind": "bigwig", "source": str(bigwig), "transform": ""}
-    try:
+    with block_stats(str(bigwig), n_present=int(sum(c is not None for c in chroms)), nan=nan) as token:
+        fn = _BigWigBlock(str(bigwig), chroms, window_starts(adata, win), flip, win["width"], win["bin_size"], stat,
+                          nan, token)
+        block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"track-{name}")
         append_track(adata, block, row, store=store, desc=f"add_track({name})")
-    except BaseException:
-        discard_block_stats(token)
-        raise
-    report_block_stats(token, n_present=int(sum(c is not None for c in chroms)), nan=nan)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import dask
 import dask.array as da
@@ -232,6 +233,19 @@ def finish_rows(values: np.ndarray, *, bin_size: int, stat: str, flip: np.ndarra
     if nan is not None:
         np.nan_to_num(out, copy=False, nan=nan)
     return out
+
+
+@contextmanager
+def block_stats(source: str, *, n_present: int, nan: float | None):
+    """One build's counters: yields the token for the blocks, reports the counts when the build succeeds
+    (:func:`report_block_stats`) and forgets them when it fails (:func:`discard_block_stats`)."""
+    token = new_stats_token(source)
+    try:
+        yield token
+    except BaseException:
+        discard_block_stats(token)
+        raise
+    report_block_stats(token, n_present=n_present, nan=nan)
 
 
 def discard_block_stats(token: str) -> None:

@@ -13,8 +13,7 @@ from anndata import AnnData
 from .._core import get_window
 from ._bigwig import _check_role
 from ._assembly import check_assembly
-from ._build import (append_track, discard_block_stats, finish_rows, in_row_batches, new_stats_token,
-                     report_block_stats, run_rows)
+from ._build import append_track, block_stats, finish_rows, in_row_batches, run_rows
 from ._chroms import gene_chroms
 from ._validate import InputFileError, as_int, reading
 from ._window import minus_strand, window_starts
@@ -224,15 +223,10 @@ def add_hic(
     check_assembly(adata, chroms, clr.chromsizes.to_dict(), source=curi, file_assembly=clr.info.get("genome-assembly"))
     flip = minus_strand(adata) & (win["orientation"] == "transcript")
     tss = adata.obs["tss"].to_numpy(dtype=np.int64)
-    token = new_stats_token(curi)
-    fn = _CoolerBlock(curi, chroms, window_starts(adata, win), tss, flip, win["width"], win["bin_size"], balance,
-                      transform, nan, token)
-    block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"hic-{name}")
     row = {"name": str(name), "sample": str(sample), "role": role, "kind": "hic", "source": curi,
            "transform": str(transform or "")}
-    try:
+    with block_stats(curi, n_present=int(sum(c is not None for c in chroms)), nan=nan) as token:
+        fn = _CoolerBlock(curi, chroms, window_starts(adata, win), tss, flip, win["width"], win["bin_size"], balance,
+                          transform, nan, token)
+        block = run_rows(fn, adata, (win["n_bins"],), np.float32, desc=f"hic-{name}")
         append_track(adata, block, row, store=store, desc=f"add_hic({name})")
-    except BaseException:
-        discard_block_stats(token)
-        raise
-    report_block_stats(token, n_present=int(sum(c is not None for c in chroms)), nan=nan)
