@@ -10,25 +10,20 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
-from .._core import uns_safe
 from .._settings import settings
 from ._checkpoint import CheckpointError  # noqa: F401 - importable from here before
 from ._data import GeneBatches, ReplacedTracks  # noqa: F401 - ReplacedTracks: public here before
 from ._device import resolve_device
 from ._fit import fit_model
-from ._network import build_net, models_module, net_config
-from ._predict import DEFAULT_EVAL_BATCH, covariates_for, gene_dataset, infer, model_window  # noqa: F401
-from ._registry import SPLIT_KEY, match_adata, model_registry, stats_genes
-from ._removal import replacements, track_positions, train_track_means
-from ._saved import HISTORY_INT as _HISTORY_INT  # noqa: F401
+from ._network import build_net, net_config
+from ._predict import DEFAULT_EVAL_BATCH, gene_dataset, infer, model_window  # noqa: F401
+from ._registry import SPLIT_KEY, match_adata, model_registry
+from ._removal import replacements, train_track_means
 from ._saved import load_prism, save_prism
 from ._strata import write_stratum_effects
 
 logger = logging.getLogger(__name__)
 
-_models = models_module  # older private names, kept for code that imported them from here
-_build_net = build_net
-_clean = uns_safe
 
 
 class Prism:
@@ -214,16 +209,8 @@ class Prism:
 
     # ----------------------------------------------------------------------------------------------- helpers
 
-    @staticmethod
-    def _stats_genes(adata: AnnData, sample: str, split_key: str = SPLIT_KEY) -> np.ndarray:
-        """Genes used for covariate statistics before fitting: the training genes if a split exists, else all."""
-        return stats_genes(adata, sample, split_key)
-
     def _window(self) -> dict:
         return model_window(self.registry)
-
-    def _covariates_for(self, adata: AnnData) -> np.ndarray:
-        return covariates_for(adata, self.registry)
 
     def _adata_for(self, adata: AnnData | None, sample: str | None = None) -> tuple[AnnData, list[int]]:
         if adata is None:
@@ -386,10 +373,6 @@ class Prism:
         adata.obs[f"{key_added}_pred"] = out["pred"].reshape(-1)
         if embedding:
             adata.obsm[f"X_{key_added}"] = out["embedding"].reshape(adata.n_obs, -1).astype(np.float32)
-
-    def _track_positions(self, tracks) -> list[int]:
-        """Positions in :attr:`tracks` (input order) of track names or positions."""
-        return track_positions(self.tracks, tracks)
 
     def _removal(self, remove_tracks, removal: str, adata: AnnData | None = None) -> dict[int, np.ndarray] | None:
         """``{input position: replacement (n_bins,) float32}`` for :meth:`predict`'s ``remove_tracks``."""
